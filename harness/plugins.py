@@ -1,0 +1,128 @@
+"""Plug-ins and their registries, shared by orderings, back-ends and datasets.
+
+A plug-in is one small class in one file (benchopt's lesson): it declares its ``name``, a
+``version`` that changes whenever its results would, its parameters with defaults (``params``) and,
+optionally, the allowed values (``choices``), and the modules it needs (``requires``). Whether it
+can run is data, ``available() -> (ok, reason)``, never an exception, so an unavailable plug-in
+shows up in the results with its reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import ClassVar
+
+from .specs import Spec, SpecError, parse_spec
+
+
+class Plugin:
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+    params: ClassVar[dict] = {}
+    choices: ClassVar[dict] = {}
+    requires: ClassVar[tuple[str, ...]] = ()
+    takes_target: ClassVar[bool] = False  # `prefix:target` names (file:PATH, ss:Group/Name)
+
+    def __init__(self, target: str | None = None, **params):
+        unknown = sorted(set(params) - set(self.params))
+        if unknown:
+            known = ", ".join(f"{k}={v}" for k, v in self.params.items()) or "none"
+            raise SpecError(f"{self.name}: unknown parameter(s) {', '.join(unknown)} (known: {known})")
+        if self.takes_target and not target:
+            raise SpecError(f"{self.name}: needs a target, as in {self.name}:TARGET")
+        if target and not self.takes_target:
+            raise SpecError(f"{self.name} takes no ':target' part (got {target!r})")
+        self.target = target
+        self.p = {}
+        for key, default in self.params.items():
+            value = params.get(key, default)
+            if value is not None and default is not None and not isinstance(value, type(default)):
+                value = _coerce(self.name, key, value, default)
+            allowed = self.choices.get(key)
+            if allowed is not None and value not in allowed:
+                raise SpecError(f"{self.name}: {key}={value!r} is not one of {', '.join(map(str, allowed))}")
+            self.p[key] = value
+
+    @property
+    def spec(self) -> Spec:
+        """Canonical spec: only the parameters that differ from their defaults are named."""
+        changed = {k: v for k, v in self.p.items() if v != self.params[k]}
+        return Spec(self.name, changed, self.target)
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        for module in cls.requires:
+            if importlib.util.find_spec(module) is None:
+                return False, f"needs the Python module {module!r} (not installed)"
+        return cls.check()
+
+    @classmethod
+    def check(cls) -> tuple[bool, str]:
+        """Extra availability check beyond imports (a GPU, a shared library); override."""
+        return True, ""
+
+    def library_versions(self) -> dict:
+        """Versions of the libraries that shape this plug-in's results (go into cell ids)."""
+        return {}
+
+
+def _coerce(plugin: str, key: str, value, default):
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                return value.lower() == "true"
+            raise ValueError
+        return type(default)(value)
+    except (TypeError, ValueError):
+        raise SpecError(
+            f"{plugin}: {key}={value!r} is not a valid {type(default).__name__}"
+        ) from None
+
+
+class Registry:
+    """Name -> plug-in class, filled by the ``register`` decorator as plug-in modules import."""
+
+    def __init__(self, kind: str, package: str, modules: list[str]):
+        self.kind = kind
+        self._package = package
+        self._modules = modules
+        self._classes: dict[str, type[Plugin]] = {}
+        self._loaded = False
+
+    def register(self, cls):
+        if not cls.name:
+            raise TypeError(f"{cls.__qualname__} has no name")
+        if cls.name in self._classes and self._classes[cls.name] is not cls:
+            raise ValueError(f"{self.kind} {cls.name!r} registered twice")
+        self._classes[cls.name] = cls
+        return cls
+
+    def _load(self):
+        if not self._loaded:
+            self._loaded = True  # set first: plug-in modules call register() while importing
+            for module in self._modules:
+                importlib.import_module(f"{self._package}.{module}")
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self._classes)
+
+    def get(self, name: str) -> type[Plugin]:
+        self._load()
+        try:
+            return self._classes[name]
+        except KeyError:
+            raise SpecError(
+                f"unknown {self.kind} {name!r}; valid {self.kind}s: {', '.join(self.names())}"
+            ) from None
+
+    def create(self, spec: Spec | str) -> Plugin:
+        if isinstance(spec, str):
+            spec = parse_spec(spec)
+        cls = self.get(spec.name)
+        return cls(target=spec.target, **spec.params)
+
+    def classes(self) -> list[type[Plugin]]:
+        return [self.get(n) for n in self.names()]

@@ -1,0 +1,117 @@
+"""Provenance stored with every result file: code, libraries, machine, threads, loaded BLAS."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import permbench
+
+_PACKAGES = ["numpy", "scipy", "numba", "pandas", "pyarrow", "pymetis", "scikit-sparse", "threadpoolctl",
+             "nvmath-python", "cupy-cuda12x", "cupy-cuda13x", "nvidia-cudss-cu12", "nvidia-cudss-cu13", "homapy",
+             "mkl", "trimesh", "meshio"]
+
+
+def loaded_libraries(*needles: str) -> dict[str, str]:
+    """Shared libraries mapped into this process whose file name contains a needle -> real path.
+
+    Reading /proc/self/maps sees what the dynamic loader actually chose (e.g. which libblas.so.3
+    Debian's alternatives resolved to), which threadpoolctl alone does not report for CHOLMOD.
+    """
+    found: dict[str, str] = {}
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                parts = line.split()
+                if len(parts) < 6 or not parts[-1].startswith("/"):
+                    continue
+                name = os.path.basename(parts[-1])
+                if any(n in name for n in needles) and ".so" in name:
+                    found.setdefault(name, os.path.realpath(parts[-1]))
+    except OSError:
+        pass
+    return found
+
+
+def library_file_version(needle: str) -> str | None:
+    """Version from the real file name of a loaded library: libcholmod.so.3.0.14 -> '3.0.14'."""
+    for name, real in loaded_libraries(needle).items():
+        base = os.path.basename(real)
+        if ".so." in base:
+            return base.split(".so.", 1)[1]
+    return None
+
+
+def blas_in_use() -> dict:
+    """The BLAS/LAPACK libraries loaded in this process (real files), and threadpoolctl's view."""
+    libs = loaded_libraries("blas", "lapack", "mkl_rt", "libgomp", "libiomp")
+    info = {"loaded": sorted(set(libs.values()))}
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["threadpools"] = [
+            {k: p.get(k) for k in ("internal_api", "filepath", "version", "num_threads", "threading_layer")}
+            for p in threadpool_info()
+        ]
+    except Exception as err:  # threadpoolctl is optional here; provenance must never fail a run
+        info["threadpools_error"] = repr(err)
+    return info
+
+
+def git_state() -> dict:
+    root = Path(permbench.__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip() != ""
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit or None, "dirty": dirty if commit else None}
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def package_versions() -> dict:
+    out = {}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def collect() -> dict:
+    """Everything about this process and machine that can shape a measurement."""
+    import psutil
+
+    env_threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                               "NUMBA_NUM_THREADS") if k in os.environ}
+    return {
+        "permbench": permbench.__version__,
+        "git": git_state(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "memory_bytes": psutil.virtual_memory().total,
+        "packages": package_versions(),
+        "thread_env": env_threads,
+        "blas": blas_in_use(),
+        "libraries": {n: library_file_version(n) for n in ("libcholmod", "libamd", "libmetis", "libcudss")
+                      if library_file_version(n)},
+    }

@@ -1,0 +1,46 @@
+"""The registry of ordering strategies: one file per ordering, registered with ``@register``.
+
+An ordering sees only the symmetric, diagonal-free CSR graph of the matrix (built once by the
+harness) and, when the dataset has them, one coordinate row per vertex. It returns an
+:class:`~permbench.harness.case.Ordering`; the harness times ``compute`` and validates the
+permutation the same way for every entry.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..harness.case import MatrixCase, Ordering
+from ..harness.plugins import Plugin, Registry
+
+MODULES = [
+    "natural",
+    "rcm",
+    "amd",
+    "metis",
+    "cholmod_amd",
+    "cholmod_metis",
+    "cholmod_nesdis",
+]
+
+registry = Registry("ordering", __name__, MODULES)
+register = registry.register
+
+
+class OrderingBase(Plugin):
+    """Base class of every ordering plug-in."""
+
+    #: True when the ordering returns a nested-dissection tree (``Ordering.etree``).
+    provides_etree = False
+
+    def supports(self, case: MatrixCase) -> tuple[bool, str]:
+        """Whether this ordering applies to ``case``; the reason is recorded when it does not."""
+        return True, ""
+
+    def compute(self, graph: sp.csr_matrix, *, coords: np.ndarray | None = None, seed: int = 0) -> Ordering:
+        raise NotImplementedError
+
+
+def create(spec) -> OrderingBase:
+    return registry.create(spec)

@@ -1,0 +1,42 @@
+"""Shared by the ``cholmod-*`` orderings: CHOLMOD's own orderings through scikit-sparse."""
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..harness.case import Ordering
+from ..harness.provenance import library_file_version
+from . import OrderingBase
+
+
+def cholmod_version() -> str:
+    """CHOLMOD's version, read from the library file scikit-sparse loaded (libcholmod.so.3.0.14)."""
+    import sksparse.cholmod  # noqa: F401  (maps libcholmod into the process)
+
+    return library_file_version("libcholmod") or "unknown"
+
+
+class CholmodOrdering(OrderingBase):
+    """Order with ``cholmod_analyze`` and read back its permutation.
+
+    scikit-sparse exposes no ordering-only call, so ``t_order`` of these entries also contains
+    CHOLMOD's simplicial symbolic analysis (etree and column counts: a small share next to the
+    ordering itself). The method is always named explicitly: scikit-sparse 0.4 and 0.5 differ in
+    their defaults.
+    """
+
+    requires = ("sksparse",)
+    method = ""
+
+    def library_versions(self):
+        import importlib.metadata
+
+        return {"scikit-sparse": importlib.metadata.version("scikit-sparse"), "cholmod": cholmod_version()}
+
+    def compute(self, graph, *, coords=None, seed=0):
+        from sksparse import cholmod
+
+        n = graph.shape[0]
+        # Symbolic analysis only looks at the pattern; a unit diagonal makes it a valid input.
+        A = (sp.csc_matrix(graph, dtype=np.float64) + sp.identity(n, format="csc")).tocsc()
+        factor = cholmod.analyze(A, mode="simplicial", ordering_method=self.method)
+        return Ordering(np.asarray(factor.P(), dtype=np.int64))

@@ -1,0 +1,15 @@
+"""The natural (input) ordering: the baseline every fill-reducing ordering must beat."""
+
+import numpy as np
+
+from ..harness.case import Ordering
+from . import OrderingBase, register
+
+
+@register
+class Natural(OrderingBase):
+    name = "natural"
+    description = "identity permutation (the matrix as given)"
+
+    def compute(self, graph, *, coords=None, seed=0):
+        return Ordering(np.arange(graph.shape[0], dtype=np.int64))
