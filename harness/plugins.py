@@ -99,6 +99,10 @@ class Registry:
         self._classes[cls.name] = cls
         return cls
 
+    def unregister(self, name: str) -> None:
+        """Remove an entry (tests register throw-away plug-ins)."""
+        self._classes.pop(name, None)
+
     def _load(self):
         if not self._loaded:
             self._loaded = True  # set first: plug-in modules call register() while importing

@@ -1,0 +1,25 @@
+# permbench: `make demo` sets everything up and runs the default suite; `make test` sets
+# everything up and runs the tests. Both work on a fresh Debian 12 / Ubuntu machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test test-fast asv-quick clean
+setup: $(VENV)/.setup-done
+
+$(VENV)/.setup-done: scripts/setup.sh requirements.txt pyproject.toml
+	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup.sh
+	touch $@
+
+demo: setup
+	$(BIN)/permbench run --out results/runs/default-suite.parquet
+	$(BIN)/permbench report results/runs/default-suite.parquet
+
+test: setup
+	$(BIN)/python -m pytest -q -rs
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) build *.egg-info

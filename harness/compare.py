@@ -1,0 +1,36 @@
+"""Side-by-side comparison of orderings: median ordering time, fill and flops, and their ratios."""
+
+from __future__ import annotations
+
+import pandas as pd
+from rich.table import Table
+
+
+def ratio_table(frame: pd.DataFrame, baseline: str = "metis") -> pd.DataFrame:
+    """One row per (dataset, ordering): median t_order_s over repeats, nnz_L, flops, and ratios.
+
+    Ratios divide by the baseline ordering's value on the same dataset from the same run.
+    """
+    ok = frame[(frame["status"] == "ok") & (frame["backend"] == "symbolic")]
+    med = ok.groupby(["dataset", "ordering"], sort=True).agg(
+        n=("n", "first"), t_order_s=("t_order_s", "median"), repeats=("t_order_s", "size"),
+        nnz_L=("nnz_L", "median"), flops=("flops", "median")).reset_index()
+    base = med[med["ordering"] == baseline].set_index("dataset")
+    for col in ("t_order_s", "nnz_L", "flops"):
+        med[f"{col}_vs_{baseline}"] = med.apply(
+            lambda r: r[col] / base.at[r["dataset"], col] if r["dataset"] in base.index else float("nan"), axis=1)
+    return med
+
+
+def rich_table(table: pd.DataFrame, baseline: str) -> Table:
+    out = Table(title=f"orderings compared (ratios to {baseline})")
+    cols = ["dataset", "n", "ordering", "t_order_s", f"t_order_s_vs_{baseline}", "nnz_L",
+            f"nnz_L_vs_{baseline}", "flops", f"flops_vs_{baseline}"]
+    for col in cols:
+        out.add_column(col.replace(f"_vs_{baseline}", " ×"), overflow="fold")
+    for row in table.itertuples(index=False):
+        r = row._asdict()
+        out.add_row(str(r["dataset"]), f"{int(r['n']):,}", str(r["ordering"]), f"{r['t_order_s']:.3f}",
+                    f"{r[f't_order_s_vs_{baseline}']:.2f}", f"{int(r['nnz_L']):,}",
+                    f"{r[f'nnz_L_vs_{baseline}']:.2f}", f"{r['flops']:.3g}", f"{r[f'flops_vs_{baseline}']:.2f}")
+    return out

@@ -1,0 +1,50 @@
+"""Shared test helpers: small matrices, the shared real data, throw-away plug-ins."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+
+def shared_data() -> Path | None:
+    env = os.environ.get("PERMBENCH_SHARED_DATA")
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return path if (path / "manifest.json").exists() else None
+
+
+@pytest.fixture
+def shared_data_dir() -> Path:
+    path = shared_data()
+    if path is None:
+        pytest.skip("../shared/data is not present (it ships only beside the project's CI clone)")
+    return path
+
+
+def grid_laplacian(k: int, shift: float = 1.0) -> sp.csr_matrix:
+    """5-point Laplacian of a k×k grid plus shift·I: SPD for shift > 0."""
+    T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(k, k))
+    return (sp.kronsum(T, T) + shift * sp.identity(k * k)).tocsr()
+
+
+@pytest.fixture
+def register_plugin():
+    """Register throw-away plug-in classes for one test, removing them afterwards."""
+    added = []
+
+    def add(registry, cls):
+        registry.register(cls)
+        added.append((registry, cls.name))
+        return cls
+
+    yield add
+    for registry, name in added:
+        registry.unregister(name)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
