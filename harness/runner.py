@@ -167,6 +167,8 @@ def run_group(group: Group, case: MatrixCase, graph, t_graph_s: float, config: R
     ok, reason = ordering.supports(case)
     if not ok:
         return _status_rows(group, case, "skipped", f"ordering {ordering.name}: {reason}", config.repeat)
+    if ordering.native:
+        return _run_native(group, case, graph, t_graph_s, config)
     coords = case.coords if case.coords is not None and len(case.coords) == case.n else None
     rows = []
     for repeat in range(config.repeat):
@@ -193,6 +195,60 @@ def run_group(group: Group, case: MatrixCase, graph, t_graph_s: float, config: R
     return rows
 
 
+def _run_native(group: Group, case: MatrixCase, graph, t_graph_s: float, config: RunConfig) -> list[dict]:
+    """The back-end orders the matrix itself (e.g. cuDSS's reordering inside its analysis).
+
+    The back-end reports its reordering time as ``t_order_s`` where its API separates it (else
+    NaN: the ordering is inside ``t_analyze_s``) and hands back the permutation it used
+    (``perm``), from which the same symbolic metrics as for every other ordering are computed.
+    There is no prediction before the numeric phase, so no memory budget applies here.
+    """
+    rows = []
+    for repeat in range(config.repeat):
+        for backend in group.backends:
+            row = dict(_base_row(group, backend, repeat, case), t_graph_s=t_graph_s)
+            if not backend.supports_native:
+                rows.append(dict(row, status="skipped",
+                                 reason=f"'native' is a solver's own ordering; back-end {backend.name} has none"))
+                continue
+            ok, reason = backend.available()
+            if not ok:
+                rows.append(dict(row, status="unavailable", reason=f"back-end {backend.name}: {reason}"))
+                continue
+            try:
+                metrics = backend.run(case, None, None, None)
+                perm = metrics.pop("perm", None)
+                if perm is not None:
+                    perm = validate_perm(perm, case.n, who=f"{backend.spec.canonical()} (native)")
+                    t0 = time.perf_counter()
+                    row.update(symbolic_metrics(symbolic_factor(graph, perm)))
+                    row["t_symbolic_s"] = time.perf_counter() - t0
+            except NotSPD as err:
+                rows.append(dict(row, status="not_spd", reason=str(err)))
+                continue
+            except Exception as err:
+                rows.append(dict(row, status="error", reason=f"back-end {backend.spec.canonical()}: {_error_text(err)}",
+                                 backend_extras=json.dumps({"traceback": traceback.format_exc(limit=8)})))
+                continue
+            row.setdefault("t_order_s", float("nan"))
+            rows.append(_finish_row(row, metrics, backend))
+    return rows
+
+
+def _finish_row(row: dict, metrics: dict, backend) -> dict:
+    extras = metrics.pop("extras", {})
+    row.update(metrics)
+    row["backend_extras"] = json.dumps(extras, sort_keys=True, default=str)
+    row["status"], row["reason"] = "ok", ""
+    if backend.numeric:
+        order = row.get("t_order_s")
+        order = 0.0 if order is None or order != order else order  # native: inside t_analyze_s
+        row["t_total_s"] = order + row["t_analyze_s"] + row["t_factor_s"] + row["t_solve_s"]
+        row["t_total_k_s"] = (order + row["t_analyze_s"] + row.get("t_factor_sum_s", row["t_factor_s"])
+                              + row.get("t_solve_sum_s", row["t_solve_s"]))
+    return row
+
+
 def _run_backend(group, backend, repeat, case, perm, result, symbolic, base, config) -> dict:
     row = dict(_base_row(group, backend, repeat, case), **base)
     ok, reason = backend.available()
@@ -209,15 +265,7 @@ def _run_backend(group, backend, repeat, case, perm, result, symbolic, base, con
     except Exception as err:
         return dict(row, status="error", reason=f"back-end {backend.spec.canonical()}: {_error_text(err)}",
                     backend_extras=json.dumps({"traceback": traceback.format_exc(limit=8)}))
-    extras = metrics.pop("extras", {})
-    row.update(metrics)
-    row["backend_extras"] = json.dumps(extras, sort_keys=True, default=str)
-    row["status"], row["reason"] = "ok", ""
-    if backend.numeric:
-        row["t_total_s"] = row["t_order_s"] + row["t_analyze_s"] + row["t_factor_s"] + row["t_solve_s"]
-        row["t_total_k_s"] = (row["t_order_s"] + row["t_analyze_s"]
-                              + row.get("t_factor_sum_s", row["t_factor_s"]) + row.get("t_solve_sum_s", row["t_solve_s"]))
-    return row
+    return _finish_row(row, metrics, backend)
 
 
 def symbolic_metrics(symbolic) -> dict:

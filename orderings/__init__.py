@@ -15,6 +15,7 @@ from ..harness.case import MatrixCase, Ordering
 from ..harness.plugins import Plugin, Registry
 
 MODULES = [
+    "native",
     "natural",
     "rcm",
     "amd",
@@ -33,6 +34,8 @@ class OrderingBase(Plugin):
 
     #: True when the ordering returns a nested-dissection tree (``Ordering.etree``).
     provides_etree = False
+    #: True for the solver's own ordering, computed inside the back-end (see ``native``).
+    native = False
 
     def supports(self, case: MatrixCase) -> tuple[bool, str]:
         """Whether this ordering applies to ``case``; the reason is recorded when it does not."""

@@ -29,6 +29,10 @@ class NotSPD(Exception):
 
 class Backend(Plugin):
     numeric: ClassVar[bool] = True
+    #: Whether the back-end can order the matrix itself (the ``native`` ordering): then ``run`` is
+    #: called with ``perm=None`` and returns its reordering time as ``t_order_s`` (NaN when the API
+    #: does not separate it from the analysis) and the permutation it used as ``perm``.
+    supports_native: ClassVar[bool] = False
 
     def run(self, case: MatrixCase, perm: np.ndarray, ordering: Ordering, symbolic) -> dict:
         raise NotImplementedError
