@@ -54,8 +54,9 @@ def blas_in_use() -> dict:
         from threadpoolctl import threadpool_info
 
         info["threadpools"] = [
-            {k: p.get(k) for k in ("internal_api", "filepath", "version", "num_threads", "threading_layer")}
-            for p in threadpool_info()
+            {k: (str(p.get(k)) if p.get(k) is not None else None)
+             for k in ("internal_api", "filepath", "version", "num_threads", "threading_layer")}
+            for p in threadpool_info() if p.get("user_api") in ("blas", "openmp")
         ]
     except Exception as err:  # threadpoolctl is optional here; provenance must never fail a run
         info["threadpools_error"] = repr(err)

@@ -25,5 +25,6 @@ class Metis(OrderingBase):
         import pymetis
 
         options = pymetis.Options(seed=self.p["seed"]) if self.p["seed"] >= 0 else None
-        perm, _iperm = pymetis.nested_dissection(xadj=graph.indptr, adjncy=graph.indices, options=options)
+        adjacency = pymetis.CSRAdjacency(graph.indptr, graph.indices)
+        perm, _iperm = pymetis.nested_dissection(adjacency, options=options)
         return Ordering(np.asarray(perm, dtype=np.int64))
