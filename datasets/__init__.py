@@ -14,7 +14,7 @@ import numpy as np
 from ..harness.case import MatrixCase, prepare_matrix
 from ..harness.plugins import Plugin, Registry
 
-MODULES: list[str] = []  # filled as dataset modules land
+MODULES: list[str] = ["grid", "icosphere", "torus", "delaunay", "tetgrid", "file"]
 
 registry = Registry("dataset", __name__, MODULES)
 register = registry.register
