@@ -163,3 +163,20 @@ def test_provenance_names_cholmod_and_the_loaded_blas():
     assert prov["cholmod"].count(".") == 2  # e.g. 3.0.14, read from the loaded library file
     assert any("blas" in path for path in prov["blas"]["loaded"])
     assert set(backend.library_versions()) == {"scikit-sparse", "cholmod"}
+
+
+def test_native_ordering_is_cholmods_default_and_reports_its_perm():
+    from permbench.harness.backends import create
+    from permbench.harness.case import MatrixCase, validate_perm
+    from permbench.harness.backends.symbolic import symbolic_factor
+    from permbench.harness.case import symmetric_graph
+    from conftest import grid_laplacian
+
+    A = grid_laplacian(30)
+    backend = create("cholmod")
+    out = backend.run(MatrixCase("grid", A), None, None, None)
+    perm = validate_perm(out["perm"], A.shape[0])
+    assert out["residual"] < 1e-10
+    assert out["t_order_s"] != out["t_order_s"]  # NaN: the ordering is inside t_analyze_s
+    natural = symbolic_factor(symmetric_graph(A), np.arange(A.shape[0])).nnz_L
+    assert symbolic_factor(symmetric_graph(A), perm).nnz_L < natural

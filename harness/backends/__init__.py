@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from ..case import MatrixCase, Ordering
 from ..plugins import Plugin, Registry
 
-MODULES = ["symbolic", "cholmod"]
+MODULES = ["symbolic", "cholmod", "cudss"]
 
 registry = Registry("back-end", __name__, MODULES)
 register = registry.register
@@ -75,6 +75,11 @@ class NumericBackend(Backend):
     def release(self) -> None:
         """Free the factor (called after every run, also after a failure)."""
 
+    def native_ordering(self) -> dict:
+        """After ``analyze(A, None, None)``: the back-end's own permutation (``perm``, new -> old)
+        and its reordering time (``t_order_s``, NaN when it is inside the analysis)."""
+        raise NotImplementedError(f"{self.name} has no native ordering")
+
     def run(self, case: MatrixCase, perm: np.ndarray, ordering: Ordering, symbolic) -> dict:
         A = case.A
         k = max(1, int(self.p.get("k", 1)))
@@ -102,6 +107,8 @@ class NumericBackend(Backend):
                 "residual": residual,
             }
             out.update(self.factor_stats())
+            if perm is None:
+                out.update(self.native_ordering())
             return out
         finally:
             self.release()
