@@ -14,7 +14,7 @@ import numpy as np
 from ..harness.case import MatrixCase, prepare_matrix
 from ..harness.plugins import Plugin, Registry
 
-MODULES: list[str] = ["grid", "icosphere", "torus", "delaunay", "tetgrid", "file"]
+MODULES: list[str] = ["grid", "icosphere", "torus", "delaunay", "tetgrid", "file", "suitesparse", "meshcorpus"]
 
 registry = Registry("dataset", __name__, MODULES)
 register = registry.register
