@@ -21,5 +21,10 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# asv smoke check: every benchmark once, in this environment (CI runs it after the tests).
+asv-quick: setup
+	$(BIN)/asv machine --yes >/dev/null
+	$(BIN)/asv run --python=same --quick --show-stderr
+
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,9 +1,10 @@
 """Result rows and result files.
 
-Each finished group of cells is written at once as its own parquet fragment (atomically: a
-temporary file renamed into place), so nothing measured is lost when a later cell or the whole
-process dies; ``merge`` builds the run's parquet file from the fragments, with the provenance in
-the file's metadata.
+Each finished cell (all its repeats) is written at once as its own parquet fragment,
+``<out>.parts/<cell_id>.parquet``, atomically (a temporary file renamed into place), so nothing
+measured is lost when a later cell or the whole process dies, and a re-run cell replaces its
+fragment instead of adding a second one; ``merge`` builds the run's parquet file from the
+fragments of the run's cells, with the provenance in the file's metadata.
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ import pyarrow.parquet as pq
 
 PROVENANCE_KEY = b"permbench.provenance"
 
-#: Column order of a result file; anything else a back-end reports follows these.
+#: Column order of a result file; anything else a back-end reports follows these. The last ones
+#: describe the child process that produced the row: ``threads`` (its thread pools' size),
+#: ``concurrent_jobs`` (children allowed to run beside it), ``peak_rss_bytes`` (its peak resident
+#: memory so far: dataset and earlier cells of its unit included), ``t_warmup_s`` (the untimed
+#: warm-up call), ``thread_info`` and ``backend_provenance`` (JSON: thread settings and pools, the
+#: BLAS it loaded; what the back-end reports about its libraries).
 COLUMNS = [
     "cell_id", "dataset", "ordering", "backend", "repeat", "status", "reason",
     "n", "nnz_A", "nnz_tril_A", "n_vertices", "derived",
@@ -27,6 +33,7 @@ COLUMNS = [
     "t_graph_s", "t_order_s", "t_symbolic_s", "t_analyze_s", "t_factor_s", "t_solve_s",
     "t_total_s", "k", "t_refactor_median_s", "t_total_k_s", "residual", "backend_nnz_L",
     "ordering_version", "backend_version", "ordering_extras", "backend_extras", "dataset_meta",
+    "threads", "concurrent_jobs", "peak_rss_bytes", "t_warmup_s", "thread_info", "backend_provenance",
 ]
 
 #: Statuses that are final: a re-run skips these cells. Others (error, timeout, oom) are retried.
@@ -56,22 +63,27 @@ def _atomic_write_table(table: pa.Table, path: Path) -> None:
 
 
 def write_fragment(rows: list[dict], path: Path) -> None:
-    """Write one group's rows; the fragment appears complete or not at all."""
+    """Write one cell's rows; the fragment appears complete or not at all."""
     table = pa.Table.from_pandas(rows_to_frame(rows), preserve_index=False)
     _atomic_write_table(table, path)
 
 
-def read_fragments(parts_dir: Path) -> pd.DataFrame:
+def read_fragments(parts_dir: Path, cell_ids=None) -> pd.DataFrame:
+    """The rows of every fragment in ``parts_dir`` (only those of ``cell_ids`` when given: a folder
+    can also hold fragments of cells whose code version has since changed)."""
     files = sorted(Path(parts_dir).glob("*.parquet"))
+    if cell_ids is not None:
+        wanted = set(cell_ids)
+        files = [f for f in files if f.stem in wanted]
     if not files:
         return rows_to_frame([])
     frames = [pq.read_table(f).to_pandas() for f in files]
     return rows_to_frame(pd.concat(frames, ignore_index=True).to_dict("records"))
 
 
-def merge(parts_dir: Path, out: Path, provenance: dict) -> pd.DataFrame:
+def merge(parts_dir: Path, out: Path, provenance: dict, cell_ids=None) -> pd.DataFrame:
     """Build the run's result file from its fragments, provenance in the parquet metadata."""
-    frame = read_fragments(parts_dir)
+    frame = read_fragments(parts_dir, cell_ids)
     frame = frame.sort_values(["dataset", "ordering", "backend", "repeat"], kind="stable").reset_index(drop=True)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     meta = dict(table.schema.metadata or {})

@@ -2,47 +2,57 @@
 
 A *cell* is (dataset, ordering, back-end) with their parameters; its id hashes the canonical specs
 plus the versions that shape its result, so a finished cell is skipped on re-run and a changed
-ordering is re-run. Work is grouped by (dataset, ordering): the matrix and its graph are built once
-per dataset, the ordering is computed (and timed) once per repeat, its symbolic analysis is done
-once, and every back-end of the group measures that same permutation. Each group's rows are
-written as a fragment as soon as the group ends.
+ordering is re-run. A *unit* is one dataset × one ordering with the back-ends still to run: the
+unit of isolation. Each unit runs in its own spawned child process (``isolation`` starts and
+polices it, ``child`` is what runs in it), which computes the ordering once per repeat, its
+symbolic analysis once, and lets every back-end of the unit measure that same permutation
+(fairness: all back-ends see the same perm). The child streams
+each row to the parent as it finishes; the parent writes each cell as its own fragment
+(``<out>.parts/<cell_id>.parquet``, atomically) as soon as all its repeats are in. When a back-end
+kills the child (segfault, timeout, memory), only that back-end's cell fails: a new child runs the
+unit's remaining back-ends.
+
+Each dataset is loaded once, in a child of its own (a crash or a memory blow-up while loading costs
+that dataset only), and cached in the parts folder as plain ``.npy`` arrays (matrix, graph,
+coordinates) that the units' children load in a fraction of the time a generator takes.
 
 Status of a row: ``ok``; ``skipped`` (does not apply, or predicted over the memory/flop budget —
 reason says which); ``unavailable`` (plug-in cannot run here — reason says why); ``not_spd``
-(the numeric factorization failed: ordering and symbolic metrics are still recorded); ``error``
-(anything else, with the exception's text).
+(the numeric factorization failed: ordering and symbolic metrics are still recorded); ``timeout``
+(a step ran past ``--timeout``: the reason gives the elapsed time); ``oom`` (the child's resident
+memory passed ``--mem-limit``, or an allocation failed); ``error`` (anything else, with the
+exception's text or the signal that killed the child). Re-running skips cells whose rows are all
+final (``ok``, ``skipped``, ``unavailable``, ``not_spd``) and retries the others unless told not to.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import math
-import time
-import traceback
+import os
+import shutil
+import threading
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
 
 import permbench
 
 from .. import datasets as dataset_registry
 from .. import orderings as ordering_registry
 from . import backends as backend_registry
-from .backends import NotSPD
-from .backends.symbolic import symbolic_factor
-from .case import MatrixCase, symmetric_graph, validate_perm
 from .plugins import Plugin
-from .results import FINAL_STATUSES, write_fragment
 from .specs import parse_specs
 
-#: The symbolic analysis' metrics stored in every row (DESIGN §3).
-SYMBOLIC_METRICS = ("nnz_L", "flops", "fill_ratio", "etree_height", "critical_flops", "parallelism", "supernodes")
+#: Default wall-clock limit of one step of a child (loading a dataset, one ordering, one back-end).
+DEFAULT_TIMEOUT_S = 1800.0
 
-#: Bytes per predicted factor entry: an 8-byte value plus integer indices and workspace margin.
-FACTOR_BYTES_PER_NNZ = 12.0
+#: Environment variable listing extra plug-in modules (comma-separated), as ``--plugins`` does.
+PLUGINS_ENV = "PERMBENCH_PLUGINS"
+
+_CHILD = "permbench.harness.child"
 
 
 def default_mem_limit_bytes() -> int:
@@ -59,21 +69,138 @@ class RunConfig:
     backends: list[str] = field(default_factory=lambda: ["symbolic"])
     repeat: int = 1
     out: Path = Path("results/run.parquet")
+    #: Memory budget of one child: factorizations predicted above it are skipped, and a child
+    #: whose resident memory passes it is killed (status ``oom``).
     mem_limit_bytes: int = field(default_factory=default_mem_limit_bytes)
     flop_limit: float = 1e11
     seed: int = 0
-    force: bool = False
+    #: Glob patterns: matching cells are re-run even when done (``["*"]``: all). ``True`` = all.
+    force: list[str] = field(default_factory=list)
+    #: Re-run cells that ended in error/timeout/oom.
+    retry: bool = True
+    timeout_s: float | None = DEFAULT_TIMEOUT_S
+    #: Children at once for quality-only units (no numeric back-end); timing units run alone.
+    jobs: int = 1
+    #: Threads per child; None: all CPUs for a unit running alone, CPUs / jobs otherwise.
+    threads: int | None = None
+    executor: str = "local"
+    scheduler: str | None = None
+    #: Extra plug-in modules (names or .py paths) imported by the parent and every child.
+    plugins: list[str] = field(default_factory=list)
+    #: Call each ordering once on a small grid before timing it (numba/JIT/first-call costs).
+    warmup: bool = True
+
+    def __post_init__(self):
+        if self.force is True:
+            self.force = ["*"]
+        elif not self.force:
+            self.force = []
+        elif isinstance(self.force, str):
+            self.force = [self.force]
+        self.plugins = resolve_plugins(self.plugins)
+        self.out = Path(self.out)
+        if self.jobs < 1:
+            raise ValueError(f"jobs must be >= 1 (got {self.jobs})")
+        if self.executor not in ("local", "dask"):
+            raise ValueError(f"executor must be 'local' or 'dask' (got {self.executor!r})")
 
 
 @dataclass
 class Group:
-    """One dataset × one ordering, with all back-ends; the unit of execution and of fragments."""
+    """One dataset × one ordering, with all back-ends (the planning view, with plug-in objects)."""
 
     dataset: Plugin
     ordering: Plugin
     backends: list[Plugin]
     group_id: str
     cell_ids: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Cell:
+    cell_id: str
+    dataset: str
+    ordering: str
+    backend: str
+
+
+@dataclass
+class Unit:
+    """What one child runs: a dataset × an ordering × the back-ends still to do. Plain, picklable."""
+
+    dataset: str
+    ordering: str
+    backends: list[str]
+    keys: dict[str, dict]  # back-end -> the identifying columns of its rows (cell id, names, versions)
+    exclusive: bool  # has a numeric back-end: times things, so runs alone
+    known: dict[str, tuple[str, str]] = field(default_factory=dict)  # back-end -> (status, reason), no child needed
+    cache_dir: str | None = None
+    t_graph_s: float = math.nan
+    fields: dict = field(default_factory=dict)  # the dataset's columns (n, nnz_A, ...)
+
+    @property
+    def label(self) -> str:
+        return f"{self.dataset} · {self.ordering}"
+
+    def cell_id(self, backend: str) -> str:
+        return self.keys[backend]["cell_id"]
+
+
+class ResultsWriteError(OSError):
+    """A result fragment could not be written (full disk, unwritable folder): the run stops."""
+
+
+class Observer:
+    """Hooks for progress reporting; every method may be called from a worker thread."""
+
+    def planned(self, cells_to_run: int, cells_done: int) -> None:
+        pass
+
+    def dataset_loading(self, name: str) -> None:
+        pass
+
+    def unit_started(self, unit: Unit) -> None:
+        pass
+
+    def cell_finished(self, unit: Unit, rows: list[dict]) -> None:
+        pass
+
+
+# ------------------------------------------------------------------------------------------------
+# Plug-ins and planning.
+
+def resolve_plugins(names) -> list[str]:
+    """The given plug-in modules plus those of $PERMBENCH_PLUGINS; files as absolute paths."""
+    env = [p.strip() for p in os.environ.get(PLUGINS_ENV, "").split(",") if p.strip()]
+    plugins = []
+    for name in list(names or []) + env:
+        if name.endswith(".py"):
+            name = str(Path(name).resolve())
+        if name not in plugins:
+            plugins.append(name)
+    return plugins
+
+
+def load_plugins(modules: list[str]) -> None:
+    """Import extra plug-in modules (``pkg.module`` or ``path/to/file.py``); importing registers them."""
+    import importlib
+    import importlib.util
+    import sys
+
+    for name in modules:
+        if name.endswith(".py"):
+            module_name = "permbench_plugins_" + hashlib.sha256(name.encode()).hexdigest()[:12]
+            if module_name in sys.modules:
+                continue
+            path = Path(name)
+            if not path.exists():
+                raise FileNotFoundError(f"plug-in file {path}: no such file")
+            spec = importlib.util.spec_from_file_location(module_name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[module_name] = module
+            spec.loader.exec_module(module)
+        else:
+            importlib.import_module(name)
 
 
 def _versions(plugin: Plugin) -> dict:
@@ -108,6 +235,7 @@ def _expand(names: list[str], registry) -> list[Plugin]:
 
 def plan(config: RunConfig) -> list[Group]:
     """Expand the names (grids included) into groups; unknown names fail here, before any work."""
+    load_plugins(config.plugins)
     datasets = _expand(config.datasets, dataset_registry.registry)
     orderings = _expand(config.orderings, ordering_registry.registry)
     backends = _expand(config.backends, backend_registry.registry)
@@ -121,221 +249,305 @@ def plan(config: RunConfig) -> list[Group]:
     return groups
 
 
-def _base_row(group: Group, backend: Plugin, repeat: int, case: MatrixCase | None) -> dict:
-    row = {
-        "cell_id": group.cell_ids[backend.spec.canonical()],
-        "dataset": group.dataset.spec.canonical(),
-        "ordering": group.ordering.spec.canonical(),
-        "backend": backend.spec.canonical(),
-        "repeat": repeat,
-        "ordering_version": group.ordering.version,
-        "backend_version": backend.version,
-    }
-    if case is not None:
-        lower = (case.A.nnz - case.A.diagonal().astype(bool).sum()) // 2 + case.n
-        row.update(n=case.n, nnz_A=int(case.A.nnz), nnz_tril_A=int(lower),
-                   n_vertices=case.meta.get("n_vertices"), derived=bool(case.meta.get("derived", False)),
-                   dataset_meta=json.dumps(case.meta, sort_keys=True, default=str))
-    return row
+def cells_of(groups: list[Group]) -> list[Cell]:
+    return [Cell(g.cell_ids[b.spec.canonical()], g.dataset.spec.canonical(), g.ordering.spec.canonical(),
+                 b.spec.canonical()) for g in groups for b in g.backends]
 
 
-def _status_rows(group: Group, case, status: str, reason: str, repeats: int) -> list[dict]:
-    return [dict(_base_row(group, b, r, case), status=status, reason=reason)
-            for b in group.backends for r in range(repeats)]
+def is_forced(cell: Cell, patterns: list[str]) -> bool:
+    """Whether a ``--force`` pattern names the cell: a glob over its dataset, ordering or back-end
+    name, or over ``dataset/ordering/backend``. An exact name also matches literally (names hold
+    brackets, which a glob reads as a character class)."""
+    names = (cell.dataset, cell.ordering, cell.backend, f"{cell.dataset}/{cell.ordering}/{cell.backend}")
+    return any(p == n or fnmatch.fnmatchcase(n, p) for p in patterns for n in names)
 
 
-def _error_text(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"
+@dataclass(frozen=True)
+class CellState:
+    """What a re-run does with a cell: ``run`` it or keep what is there (``done``), and why."""
+
+    action: str  # "run" | "done"
+    why: str  # "new", "incomplete", "retry", "forced", "final", "kept"
+    statuses: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        st = ",".join(self.statuses)
+        return {"new": "run (new)", "incomplete": f"run (incomplete: {st or 'unreadable'})",
+                "retry": f"run (retry: {st})", "forced": f"run (forced; was {st or 'new'})",
+                "final": f"done ({st})", "kept": f"done ({st}; --no-retry)"}[self.why]
 
 
-def _numeric_budget_reason(symbolic, config: RunConfig) -> str | None:
-    predicted = symbolic.nnz_L * FACTOR_BYTES_PER_NNZ
-    if predicted > config.mem_limit_bytes:
-        return (f"predicted factor size {predicted / 2**30:.2f} GiB (nnz_L={symbolic.nnz_L:,}) exceeds the "
-                f"memory budget {config.mem_limit_bytes / 2**30:.2f} GiB (--mem-limit)")
-    if symbolic.flops > config.flop_limit:
-        return f"predicted flops {symbolic.flops:.3g} exceed the budget {config.flop_limit:.3g} (--flop-limit)"
-    return None
+def fragment_path(parts: Path, cid: str) -> Path:
+    return Path(parts) / f"{cid}.parquet"
 
 
-def run_group(group: Group, case: MatrixCase, graph, t_graph_s: float, config: RunConfig) -> list[dict]:
-    """Execute one (dataset, ordering) group on an already loaded case; never raises for a cell."""
-    ordering = group.ordering
+def _fragment_summary(path: Path):
+    """(statuses, repeats) of a cell's fragment, or None when it is missing or unreadable."""
+    import pyarrow.parquet as pq
+
+    if not path.exists():
+        return None
+    try:
+        table = pq.read_table(path, columns=["status", "repeat"])
+    except Exception:
+        return None  # an unreadable fragment is simply re-run
+    return table.column("status").to_pylist(), table.column("repeat").to_pylist()
+
+
+def cell_states(cells: list[Cell], parts: Path, config: RunConfig) -> dict[str, CellState]:
+    from .results import FINAL_STATUSES
+
+    states = {}
+    for cell in cells:
+        summary = _fragment_summary(fragment_path(parts, cell.cell_id))
+        statuses = tuple(sorted(set(summary[0]))) if summary else ()
+        if is_forced(cell, config.force):
+            states[cell.cell_id] = CellState("run", "forced", statuses)
+        elif summary is None:
+            states[cell.cell_id] = CellState("run", "new")
+        elif set(range(config.repeat)) - set(summary[1]):
+            states[cell.cell_id] = CellState("run", "incomplete", statuses)
+        elif set(statuses) <= FINAL_STATUSES:
+            states[cell.cell_id] = CellState("done", "final", statuses)
+        elif config.retry:
+            states[cell.cell_id] = CellState("run", "retry", statuses)
+        else:
+            states[cell.cell_id] = CellState("done", "kept", statuses)
+    return states
+
+
+def _known_outcomes(ordering, backends) -> dict[str, tuple[str, str]]:
+    """Cells whose outcome is known without running anything (no child is started for them): the
+    ordering cannot run here, or it is a solver's own ordering and the back-end has none."""
     ok, reason = ordering.available()
     if not ok:
-        return _status_rows(group, case, "unavailable", f"ordering {ordering.name}: {reason}", config.repeat)
-    ok, reason = ordering.supports(case)
-    if not ok:
-        return _status_rows(group, case, "skipped", f"ordering {ordering.name}: {reason}", config.repeat)
+        return {b.spec.canonical(): ("unavailable", f"ordering {ordering.name}: {reason}") for b in backends}
     if ordering.native:
-        return _run_native(group, case, graph, t_graph_s, config)
-    coords = case.coords if case.coords is not None and len(case.coords) == case.n else None
-    rows = []
-    for repeat in range(config.repeat):
-        base = {"t_graph_s": t_graph_s}
-        try:
-            t0 = time.perf_counter()
-            result = ordering.compute(graph, coords=coords, seed=config.seed + repeat)
-            t_order = time.perf_counter() - t0
-            perm = validate_perm(result.perm, case.n, who=ordering.spec.canonical())
-            t0 = time.perf_counter()
-            symbolic = symbolic_factor(graph, perm)
-            t_symbolic = time.perf_counter() - t0
-        except Exception as err:
-            reason = f"ordering {ordering.spec.canonical()}: {_error_text(err)}"
-            rows += [dict(_base_row(group, b, repeat, case), **base, status="error", reason=reason,
-                          ordering_extras=json.dumps({"traceback": traceback.format_exc(limit=8)}))
-                     for b in group.backends]
+        return {b.spec.canonical(): ("skipped", f"'native' is a solver's own ordering; back-end {b.name} has none")
+                for b in backends if not b.supports_native}
+    return {}
+
+
+def units_to_run(groups: list[Group], states: dict[str, CellState]) -> list[Unit]:
+    """One unit per group with a cell to run; within a dataset, quality-only units first (they may
+    run in parallel), then the units that time a numeric back-end (they run alone)."""
+    units = []
+    for g in groups:
+        todo = [b for b in g.backends if states[g.cell_ids[b.spec.canonical()]].action == "run"]
+        if not todo:
             continue
-        base.update(t_order_s=t_order, t_symbolic_s=t_symbolic,
-                    ordering_extras=json.dumps(result.extras, sort_keys=True, default=str),
-                    **symbolic_metrics(symbolic))
-        for backend in group.backends:
-            rows.append(_run_backend(group, backend, repeat, case, perm, result, symbolic, base, config))
-    return rows
+        keys = {b.spec.canonical(): {
+            "cell_id": g.cell_ids[b.spec.canonical()], "dataset": g.dataset.spec.canonical(),
+            "ordering": g.ordering.spec.canonical(), "backend": b.spec.canonical(),
+            "ordering_version": g.ordering.version, "backend_version": b.version} for b in todo}
+        units.append(Unit(g.dataset.spec.canonical(), g.ordering.spec.canonical(), [b.spec.canonical() for b in todo],
+                          keys, exclusive=any(b.numeric for b in todo), known=_known_outcomes(g.ordering, todo)))
+    order = {d: i for i, d in enumerate(dict.fromkeys(u.dataset for u in units))}
+    return sorted(units, key=lambda u: (order[u.dataset], u.exclusive))
 
 
-def _run_native(group: Group, case: MatrixCase, graph, t_graph_s: float, config: RunConfig) -> list[dict]:
-    """The back-end orders the matrix itself (e.g. cuDSS's reordering inside its analysis).
+# ------------------------------------------------------------------------------------------------
+# Rows.
 
-    The back-end reports its reordering time as ``t_order_s`` where its API separates it (else
-    NaN: the ordering is inside ``t_analyze_s``) and hands back the permutation it used
-    (``perm``), from which the same symbolic metrics as for every other ordering are computed.
-    There is no prediction before the numeric phase, so no memory budget applies here.
-    """
-    rows = []
-    for repeat in range(config.repeat):
-        for backend in group.backends:
-            row = dict(_base_row(group, backend, repeat, case), t_graph_s=t_graph_s)
-            if not backend.supports_native:
-                rows.append(dict(row, status="skipped",
-                                 reason=f"'native' is a solver's own ordering; back-end {backend.name} has none"))
-                continue
-            ok, reason = backend.available()
-            if not ok:
-                rows.append(dict(row, status="unavailable", reason=f"back-end {backend.name}: {reason}"))
-                continue
-            try:
-                metrics = backend.run(case, None, None, None)
-                perm = metrics.pop("perm", None)
-                if perm is not None:
-                    perm = validate_perm(perm, case.n, who=f"{backend.spec.canonical()} (native)")
-                    t0 = time.perf_counter()
-                    row.update(symbolic_metrics(symbolic_factor(graph, perm)))
-                    row["t_symbolic_s"] = time.perf_counter() - t0
-            except NotSPD as err:
-                rows.append(dict(row, status="not_spd", reason=str(err)))
-                continue
-            except Exception as err:
-                rows.append(dict(row, status="error", reason=f"back-end {backend.spec.canonical()}: {_error_text(err)}",
-                                 backend_extras=json.dumps({"traceback": traceback.format_exc(limit=8)})))
-                continue
-            row.setdefault("t_order_s", float("nan"))
-            rows.append(_finish_row(row, metrics, backend))
-    return rows
+def base_row(unit: Unit, backend: str, repeat: int) -> dict:
+    return dict(unit.keys[backend], repeat=repeat, **unit.fields)
 
 
-def _finish_row(row: dict, metrics: dict, backend) -> dict:
-    extras = metrics.pop("extras", {})
-    row.update(metrics)
-    row["backend_extras"] = json.dumps(extras, sort_keys=True, default=str)
-    row["status"], row["reason"] = "ok", ""
-    if backend.numeric:
-        order = row.get("t_order_s")
-        order = 0.0 if order is None or order != order else order  # native: inside t_analyze_s
-        row["t_total_s"] = order + row["t_analyze_s"] + row["t_factor_s"] + row["t_solve_s"]
-        row["t_total_k_s"] = (order + row["t_analyze_s"] + row.get("t_factor_sum_s", row["t_factor_s"])
-                              + row.get("t_solve_sum_s", row["t_solve_s"]))
-    return row
+# ------------------------------------------------------------------------------------------------
+# One unit, in the parent (or on a dask worker): supervise its child, respawn after a crash.
+
+def child_limits(config: RunConfig, concurrency: int):
+    from .isolation import Limits, available_cpus
+
+    threads = config.threads or max(1, available_cpus() // max(1, concurrency))
+    return Limits(timeout_s=config.timeout_s or None, mem_limit_bytes=config.mem_limit_bytes, threads=threads)
 
 
-def _run_backend(group, backend, repeat, case, perm, result, symbolic, base, config) -> dict:
-    row = dict(_base_row(group, backend, repeat, case), **base)
-    ok, reason = backend.available()
-    if not ok:
-        return dict(row, status="unavailable", reason=f"back-end {backend.name}: {reason}")
-    if backend.numeric:
-        over = _numeric_budget_reason(symbolic, config)
-        if over:
-            return dict(row, status="skipped", reason=over)
-    try:
-        metrics = backend.run(case, perm, result, symbolic)
-    except NotSPD as err:
-        return dict(row, status="not_spd", reason=str(err))
-    except Exception as err:
-        return dict(row, status="error", reason=f"back-end {backend.spec.canonical()}: {_error_text(err)}",
-                    backend_extras=json.dumps({"traceback": traceback.format_exc(limit=8)}))
-    return _finish_row(row, metrics, backend)
+def supervise_unit(unit: Unit, config: RunConfig, concurrency: int = 1, on_cell=None, on_start=None,
+                   registry=None) -> list[tuple[str, list[dict]]]:
+    """Run a unit in isolated children; returns [(cell_id, rows)] and calls ``on_cell`` for each cell
+    as soon as all its repeats are in. A child killed in a back-end's step fails that back-end's
+    cell only (timeout / oom / error, with the step and elapsed time) and a new child runs the
+    unit's other back-ends; a child killed anywhere else fails every cell still pending."""
+    from .isolation import run_child
+
+    limits = child_limits(config, concurrency)
+    pending = {b: list(range(config.repeat)) for b in unit.backends}
+    got: dict[str, dict[int, dict]] = {b: {} for b in unit.backends}
+    finished: list[tuple[str, list[dict]]] = []
+
+    def complete(backend):
+        if not pending[backend] and backend in got:
+            rows = [got[backend][r] for r in sorted(got[backend])]
+            del got[backend]
+            finished.append((unit.cell_id(backend), rows))
+            if on_cell is not None:
+                on_cell(unit, unit.cell_id(backend), rows)
+
+    def collect(message):
+        kind, row = message
+        if kind != "row":
+            return
+        b, r = row["backend"], row["repeat"]
+        if r in pending.get(b, ()):
+            got[b][r] = row
+            pending[b].remove(r)
+            complete(b)
+
+    if on_start is not None:
+        on_start(unit)
+    while any(pending.values()):
+        todo = {b: list(rs) for b, rs in pending.items() if rs}
+        outcome = run_child(f"{_CHILD}:unit_main", (unit, config, todo, limits.threads, concurrency), limits,
+                            on_message=collect, registry=registry)
+        if outcome.status == "cancelled":
+            return finished  # interrupted: unfinished cells are not written
+        if outcome.ok and any(pending.values()):
+            outcome.status, outcome.reason = "error", "the child finished without a result for this cell"
+        elif outcome.ok:
+            break
+        step = outcome.step or {}
+        failing = [step["backend"]] if step.get("kind") == "backend" and pending.get(step.get("backend")) else \
+            [b for b in pending if pending[b]]
+        for b in failing:
+            for r in pending[b]:
+                row = dict(base_row(unit, b, r), t_graph_s=unit.t_graph_s, status=outcome.status,
+                           threads=limits.threads, concurrent_jobs=concurrency, peak_rss_bytes=outcome.peak_rss_bytes)
+                if step.get("kind") == "backend" and step.get("repeat") == r:
+                    row.update(step.get("base") or {})  # the ordering's metrics were computed
+                if step.get("repeat") is not None and r > step["repeat"]:
+                    row["reason"] = f"not run: an earlier repeat failed ({outcome.reason})"
+                else:
+                    row["reason"] = outcome.reason  # names the step (ordering or back-end, repeat)
+                got[b][r] = row
+            pending[b] = []
+            complete(b)
+    return finished
 
 
-def symbolic_metrics(symbolic) -> dict:
-    return {m: numpy_safe(getattr(symbolic, m)) for m in SYMBOLIC_METRICS}
+def prepare_dataset(name: str, cache_dir: Path, config: RunConfig, registry=None):
+    """Load a dataset in a child and cache it: (True, {t_graph_s, fields}) or (False, (status, reason))."""
+    from .isolation import run_child
 
+    messages = []
+    outcome = run_child(f"{_CHILD}:prepare_main", (name, str(cache_dir), config.plugins),
+                        child_limits(config, 1), on_message=messages.append, registry=registry)
+    for message in messages:
+        if message[0] == "prepared":
+            return True, message[1]
+        if message[0] == "failed":
+            return False, (message[1], message[2])
+    if outcome.status == "cancelled":
+        raise KeyboardInterrupt
+    return False, (outcome.status, f"dataset {name}: {outcome.reason}")
+
+
+# ------------------------------------------------------------------------------------------------
+# The whole run.
 
 def parts_dir_for(out: Path) -> Path:
     out = Path(out)
     return out.with_name(out.name + ".parts")
 
 
-def done_groups(parts_dir: Path) -> set[str]:
-    """Groups whose fragment holds only final statuses (their cells are not re-run)."""
-    done = set()
-    if not parts_dir.exists():
-        return done
-    for frag in parts_dir.glob("*.parquet"):
-        try:
-            frame = read_fragments_file(frag)
-        except Exception:
-            continue  # an unreadable fragment is simply re-run
-        if len(frame) and frame["status"].isin(FINAL_STATUSES).all():
-            done.add(frag.stem)
-    return done
+def _make_parts(parts: Path) -> None:
+    try:
+        parts.mkdir(parents=True, exist_ok=True)
+        probe = parts / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ResultsWriteError(f"cannot write results in {parts}: {err.strerror or err} "
+                                f"(check --out: the folder must be creatable and writable)") from err
 
 
-def read_fragments_file(path: Path):
-    import pyarrow.parquet as pq
+def execute(config: RunConfig, progress: Observer | None = None, groups: list[Group] | None = None) -> Path:
+    """Run every cell not already done, writing a fragment per cell; returns the parts folder.
 
-    return pq.read_table(path, columns=["status"]).to_pandas()
+    Raises ResultsWriteError when a fragment cannot be written (the fragments already written
+    stay intact), and KeyboardInterrupt after killing the children when interrupted.
+    """
+    from .executors import make_executor
+    from .results import write_fragment
 
-
-Progress = Callable[[Group, list[dict] | None], None]
-
-
-def execute(config: RunConfig, progress: Progress | None = None) -> Path:
-    """Run every group not already done, writing a fragment per group; returns the parts folder."""
-    groups = plan(config)
+    progress = progress or Observer()
+    groups = groups if groups is not None else plan(config)
     parts = parts_dir_for(config.out)
-    parts.mkdir(parents=True, exist_ok=True)
-    done = set() if config.force else done_groups(parts)
-    by_dataset: dict[str, list[Group]] = {}
-    for g in groups:
-        by_dataset.setdefault(g.dataset.spec.canonical(), []).append(g)
-    for name, todo in by_dataset.items():
-        todo = [g for g in todo if g.group_id not in done]
-        if not todo:
-            continue
-        case = graph = None
-        t_graph = math.nan
+    _make_parts(parts)
+    states = cell_states(cells_of(groups), parts, config)
+    units = units_to_run(groups, states)
+    progress.planned(sum(len(u.backends) for u in units), sum(s.action == "done" for s in states.values()))
+    if not units:
+        return parts
+    lock = threading.Lock()
+
+    def on_cell(unit, cid, rows):
+        path = fragment_path(parts, cid)
         try:
-            case = todo[0].dataset.load()
-            case.name = name
-            t0 = time.perf_counter()
-            graph = symmetric_graph(case.A)
-            t_graph = time.perf_counter() - t0
-        except Exception as err:
-            failure = f"dataset {name}: {_error_text(err)}"
-        for group in todo:
-            if progress:
-                progress(group, None)
-            if graph is None:
-                rows = _status_rows(group, case, "error", failure, config.repeat)
-            else:
-                rows = run_group(group, case, graph, t_graph, config)
-            write_fragment(rows, parts / f"{group.group_id}.parquet")
-            if progress:
-                progress(group, rows)
-        del case, graph
+            write_fragment(rows, path)
+        except OSError as err:
+            kept = len(list(parts.glob("*.parquet")))
+            raise ResultsWriteError(
+                f"cannot write the result fragment {path}: {err.strerror or err}; the {kept} fragments already "
+                f"in {parts} are intact — free space or fix the folder, then re-run the same command to resume"
+            ) from err
+        with lock:
+            progress.cell_finished(unit, rows)
+
+    cache_root = parts / ".cache"
+    executor = make_executor(config)
+    try:
+        by_dataset: dict[str, list[Unit]] = {}
+        for unit in units:
+            by_dataset.setdefault(unit.dataset, []).append(unit)
+        for name, todo in by_dataset.items():
+            cache_dir = cache_root / hashlib.sha256(name.encode()).hexdigest()[:16]
+            progress.dataset_loading(name)
+            ok, info = prepare_dataset(name, cache_dir, config, registry=executor.children)
+            if not ok:
+                status, reason = info
+                for unit in todo:
+                    for b in unit.backends:
+                        on_cell(unit, unit.cell_id(b), [dict(base_row(unit, b, r), status=status, reason=reason)
+                                                        for r in range(config.repeat)])
+                continue
+            for unit in todo:
+                unit.cache_dir, unit.t_graph_s, unit.fields = str(cache_dir), info["t_graph_s"], info["fields"]
+                for b, (status, reason) in unit.known.items():
+                    on_cell(unit, unit.cell_id(b), [dict(base_row(unit, b, r), t_graph_s=unit.t_graph_s, status=status,
+                                                         reason=reason) for r in range(config.repeat)])
+                unit.backends = [b for b in unit.backends if b not in unit.known]
+            _schedule([u for u in todo if u.backends], executor, config, on_cell, progress.unit_started)
+            shutil.rmtree(cache_dir, ignore_errors=True)
+    except BaseException:
+        executor.cancel()
+        raise
+    finally:
+        executor.close()
+        shutil.rmtree(cache_root, ignore_errors=True)
     return parts
+
+
+def _schedule(units: list[Unit], executor, config: RunConfig, on_cell, on_start) -> None:
+    """Quality-only units run up to ``jobs`` at once; a unit with a numeric back-end runs alone."""
+    running = set()
+
+    def drain(at_most: int):
+        while len(running) > at_most:
+            done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
+            for future in done:
+                running.discard(future)
+                future.result()  # re-raises a write failure
+
+    for unit in units:
+        if unit.exclusive:
+            drain(0)
+            running.add(executor.submit(unit, config, 1, on_cell, on_start))
+            drain(0)
+        else:
+            drain(config.jobs - 1)
+            running.add(executor.submit(unit, config, config.jobs, on_cell, on_start))
+    drain(0)
 
 
 def median_by_cell(frame, columns=("t_order_s", "nnz_L", "flops")):
@@ -343,11 +555,3 @@ def median_by_cell(frame, columns=("t_order_s", "nnz_L", "flops")):
     ok = frame[frame["status"] == "ok"]
     cols = [c for c in columns if c in ok.columns]
     return ok.groupby(["dataset", "ordering", "backend"], sort=True)[cols].median().reset_index()
-
-
-def numpy_safe(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    return value

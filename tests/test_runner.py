@@ -1,102 +1,61 @@
-"""The run engine: rows per cell, statuses and reasons, budgets, fragments, resume."""
+"""The run engine: rows per cell, statuses and reasons, budgets, fragments, resume.
 
+Every cell runs in a spawned child, so the test plug-ins live in an importable module
+(tests/plugins_for_tests.py) that the children import too.
+"""
+
+import importlib
 import json
 
-import numpy as np
 import pytest
-import scipy.sparse as sp
 
 from permbench import datasets, orderings
-from permbench.harness import runner
-from permbench.harness.case import Ordering
-from permbench.harness.results import PROVENANCE_KEY, merge, read_results
-from permbench.orderings import OrderingBase
-
-from conftest import grid_laplacian
-
-
-class TinyGrid(datasets.DatasetBase):
-    name = "test-tinygrid"
-    params = {"k": 12, "shift": 1.0}
-
-    def load(self):
-        return datasets.matrix_case(self.spec.canonical(), grid_laplacian(self.p["k"], self.p["shift"]), "test")
-
-
-class BrokenDataset(datasets.DatasetBase):
-    name = "test-broken"
-
-    def load(self):
-        raise OSError("disk on fire")
-
-
-class Exploding(OrderingBase):
-    name = "test-exploding"
-
-    def compute(self, graph, *, coords=None, seed=0):
-        raise RuntimeError("kaboom")
-
-
-class NotABijection(OrderingBase):
-    name = "test-duplicate"
-
-    def compute(self, graph, *, coords=None, seed=0):
-        perm = np.arange(graph.shape[0])
-        perm[0] = 1
-        return Ordering(perm)
-
-
-class Missing(OrderingBase):
-    name = "test-missing"
-    requires = ("no_such_module_anywhere",)
-
-
-CALLS = {"n": 0}
-
-
-class Counting(OrderingBase):
-    name = "test-counting"
-
-    def compute(self, graph, *, coords=None, seed=0):
-        CALLS["n"] += 1
-        return Ordering(np.arange(graph.shape[0])[::-1].copy(), extras={"seed": seed})
+from permbench.harness import backends, runner
+from permbench.harness.results import merge, read_fragments, read_results
 
 
 @pytest.fixture
 def plugins(register_plugin):
-    for cls in (TinyGrid, BrokenDataset):
-        register_plugin(datasets.registry, cls)
-    for cls in (Exploding, NotABijection, Missing, Counting):
-        register_plugin(orderings.registry, cls)
+    """Register the test plug-ins in this process for one test; returns the module to hand to children."""
+    module = importlib.import_module("plugins_for_tests")
+    for registry, classes in ((datasets.registry, module.DATASETS), (orderings.registry, module.ORDERINGS),
+                              (backends.registry, module.BACKENDS)):
+        for cls in classes:
+            register_plugin(registry, cls)
+    return [module.MODULE]
 
 
-def run(tmp_path, **kw):
-    cfg = runner.RunConfig(out=tmp_path / "r.parquet", **kw)
-    parts = runner.execute(cfg)
-    frame = merge(parts, cfg.out, {"test": True})
+def run(tmp_path, plugins, **kw):
+    kw.setdefault("timeout_s", 60)
+    cfg = runner.RunConfig(out=tmp_path / "r.parquet", plugins=plugins, **kw)
+    groups = runner.plan(cfg)
+    parts = runner.execute(cfg, groups=groups)
+    frame = merge(parts, cfg.out, {"test": True}, cell_ids=[c.cell_id for c in runner.cells_of(groups)])
     return cfg, frame
 
 
 def test_rows_per_cell_and_repeat(plugins, tmp_path):
-    cfg, frame = run(tmp_path, datasets=["test-tinygrid"], orderings=["amd", "natural"],
-                     backends=["symbolic"], repeat=2)
+    cfg, frame = run(tmp_path, plugins, datasets=["test-tinygrid"], orderings=["amd", "natural"],
+                     backends=["symbolic"], repeat=2, jobs=2)
     assert len(frame) == 4
-    assert set(frame["status"]) == {"ok"}
+    assert set(frame["status"]) == {"ok"}, frame["reason"].tolist()
     amd = frame[frame["ordering"] == "amd"]
     nat = frame[frame["ordering"] == "natural"]
     assert (amd["nnz_L"].to_numpy() < nat["nnz_L"].to_numpy()).all()  # AMD reduces fill on a grid
     assert frame["n"].iloc[0] == 144 and (frame["t_order_s"] >= 0).all()
     assert frame["cell_id"].nunique() == 2  # repeats share the cell id
+    # One fragment per cell, named by the cell id.
+    assert sorted(p.stem for p in runner.parts_dir_for(cfg.out).glob("*.parquet")) == sorted(frame["cell_id"].unique())
     _, prov = read_results(cfg.out)
-    assert prov == {"test": True}
+    assert prov == {"test": True}  # the provenance is in the parquet metadata
 
 
 def test_failures_cost_only_their_cell(plugins, tmp_path):
-    _, frame = run(tmp_path, datasets=["test-tinygrid", "test-broken"],
-                   orderings=["amd", "test-exploding", "test-duplicate", "test-missing"], backends=["symbolic"])
+    _, frame = run(tmp_path, plugins, datasets=["test-tinygrid", "test-broken"],
+                   orderings=["amd", "test-exploding", "test-duplicate", "test-missing"], backends=["symbolic"], jobs=2)
     status = {(r.dataset, r.ordering): (r.status, r.reason) for r in frame.itertuples()}
     assert status[("test-tinygrid", "amd")][0] == "ok"
-    assert status[("test-tinygrid", "test-exploding")] [0] == "error"
+    assert status[("test-tinygrid", "test-exploding")][0] == "error"
     assert "kaboom" in status[("test-tinygrid", "test-exploding")][1]
     assert "not a bijection" in status[("test-tinygrid", "test-duplicate")][1]
     assert status[("test-tinygrid", "test-missing")][0] == "unavailable"
@@ -108,65 +67,92 @@ def test_failures_cost_only_their_cell(plugins, tmp_path):
 
 def test_unknown_names_fail_before_any_work(plugins, tmp_path):
     with pytest.raises(Exception, match="valid orderings"):
-        run(tmp_path, datasets=["test-tinygrid"], orderings=["nope"])
+        run(tmp_path, plugins, datasets=["test-tinygrid"], orderings=["nope"])
     assert not (tmp_path / "r.parquet.parts").exists()
 
 
-@pytest.mark.cholmod
-def test_not_spd_keeps_ordering_and_symbolic_metrics(plugins, tmp_path):
-    pytest.importorskip("sksparse")
-    _, frame = run(tmp_path, datasets=["test-tinygrid[shift=-10.0]"], orderings=["amd"],
-                   backends=["symbolic", "cholmod"])
-    chol = frame[frame["backend"] == "cholmod"].iloc[0]
-    assert chol["status"] == "not_spd"
-    assert chol["nnz_L"] > 0 and chol["t_order_s"] >= 0
-    assert frame[frame["backend"] == "symbolic"].iloc[0]["status"] == "ok"
-
-
-@pytest.mark.cholmod
-def test_memory_budget_skips_numeric_factorization(plugins, tmp_path):
-    pytest.importorskip("sksparse")
-    _, frame = run(tmp_path, datasets=["test-tinygrid"], orderings=["natural"], backends=["symbolic", "cholmod"],
-                   mem_limit_bytes=1000)
-    chol = frame[frame["backend"] == "cholmod"].iloc[0]
-    assert chol["status"] == "skipped" and "predicted factor size" in chol["reason"]
-    assert chol["nnz_L"] > 0
-
-
-@pytest.mark.cholmod
-def test_cholmod_row_has_phase_times_and_residual(plugins, tmp_path):
-    pytest.importorskip("sksparse")
-    _, frame = run(tmp_path, datasets=["test-tinygrid"], orderings=["amd"], backends=["cholmod[k=3]"])
-    row = frame.iloc[0]
+def test_numeric_backend_rows_phase_times_residual_and_not_spd(plugins, tmp_path):
+    _, frame = run(tmp_path, plugins, datasets=["test-tinygrid", "test-tinygrid[shift=-10.0]"], orderings=["amd"],
+                   backends=["symbolic", "test-dense[k=3]"])
+    row = frame[(frame["dataset"] == "test-tinygrid") & (frame["backend"] == "test-dense[k=3]")].iloc[0]
     assert row["status"] == "ok", row["reason"]
     assert row["residual"] < 1e-10
     for col in ("t_analyze_s", "t_factor_s", "t_solve_s", "t_total_s", "t_total_k_s"):
         assert row[col] > 0
     assert row["t_total_k_s"] > row["t_total_s"] - row["t_order_s"]
     assert row["k"] == 3
+    # Indefinite matrix: the factorization fails, the ordering and symbolic metrics stay.
+    indefinite = frame[frame["dataset"] == "test-tinygrid[shift=-10.0]"]
+    dense = indefinite[indefinite["backend"] == "test-dense[k=3]"].iloc[0]
+    assert dense["status"] == "not_spd", dense["reason"]
+    assert dense["nnz_L"] > 0 and dense["t_order_s"] >= 0
+    assert indefinite[indefinite["backend"] == "symbolic"].iloc[0]["status"] == "ok"
 
 
-def test_resume_skips_finished_groups_and_force_reruns(plugins, tmp_path):
-    CALLS["n"] = 0
-    kw = dict(datasets=["test-tinygrid"], orderings=["test-counting"], backends=["symbolic"])
-    run(tmp_path, **kw)
-    run(tmp_path, **kw)
-    assert CALLS["n"] == 1
-    _, frame = run(tmp_path, force=True, **kw)
-    assert CALLS["n"] == 2 and len(frame) == 1
-    assert json.loads(frame["ordering_extras"].iloc[0]) == {"seed": 0}
+def test_memory_budget_skips_numeric_factorization(plugins, tmp_path):
+    # Natural order on a 500x500 grid: nnz_L ~ 1.25e8, a predicted 1.4 GiB factor, over a 1 GiB
+    # budget that the child itself (a few hundred MiB) stays under.
+    _, frame = run(tmp_path, plugins, datasets=["test-tinygrid[k=500]"], orderings=["natural"],
+                   backends=["symbolic", "test-dense"], mem_limit_bytes=2**30)
+    dense = frame[frame["backend"] == "test-dense"].iloc[0]
+    assert dense["status"] == "skipped" and "predicted factor size" in dense["reason"], dense["reason"]
+    assert "already resident" in dense["reason"]
+    assert dense["nnz_L"] > 10**8
+    assert frame[frame["backend"] == "symbolic"].iloc[0]["status"] == "ok"
 
 
-def test_errors_are_retried_on_rerun(plugins, tmp_path):
-    kw = dict(datasets=["test-tinygrid"], orderings=["test-exploding"], backends=["symbolic"])
-    run(tmp_path, **kw)
-    groups = runner.plan(runner.RunConfig(out=tmp_path / "r.parquet", **kw))
-    assert runner.done_groups(tmp_path / "r.parquet.parts") == set()
-    assert len(groups) == 1
+@pytest.mark.cholmod
+def test_cholmod_row_has_phase_times_and_residual(plugins, tmp_path):
+    pytest.importorskip("sksparse")
+    _, frame = run(tmp_path, plugins, datasets=["test-tinygrid"], orderings=["amd"], backends=["cholmod[k=3]"])
+    row = frame.iloc[0]
+    assert row["status"] == "ok", row["reason"]
+    assert row["residual"] < 1e-10
+    for col in ("t_analyze_s", "t_factor_s", "t_solve_s", "t_total_s", "t_total_k_s"):
+        assert row[col] > 0
+    assert row["k"] == 3
 
 
-def test_provenance_in_parquet_metadata(plugins, tmp_path):
-    import pyarrow.parquet as pq
+def test_resume_skips_finished_cells_and_force_reruns(plugins, tmp_path):
+    kw = dict(datasets=["test-tinygrid"], orderings=["test-stamp", "amd"], backends=["symbolic"])
+    _, first = run(tmp_path, plugins, **kw)
+    _, second = run(tmp_path, plugins, **kw)
+    stamp = lambda f: json.loads(f[f["ordering"] == "test-stamp"]["ordering_extras"].iloc[0])  # noqa: E731
+    assert stamp(second) == stamp(first)  # not re-run: the same row, same process stamp
+    _, forced = run(tmp_path, plugins, force=["test-stamp"], **kw)
+    assert stamp(forced)["time_ns"] != stamp(first)["time_ns"]
+    assert len(forced) == 2 and stamp(forced)["seed"] == 0
+    # amd was not forced: its row is the one from the first run.
+    amd = lambda f: f[f["ordering"] == "amd"]["t_order_s"].iloc[0]  # noqa: E731
+    assert amd(forced) == amd(first)
 
-    cfg, _ = run(tmp_path, datasets=["test-tinygrid"], orderings=["amd"])
-    assert PROVENANCE_KEY in pq.read_schema(cfg.out).metadata
+
+def test_force_patterns():
+    cell = runner.Cell("id", "grid[n=10000]", "patch[patch_size=256]", "cholmod")
+    assert runner.is_forced(cell, ["grid[n=10000]"])  # literal name, brackets and all
+    assert runner.is_forced(cell, ["patch*"])
+    assert runner.is_forced(cell, ["*/patch*/cholmod"])
+    assert runner.is_forced(cell, ["*"])
+    assert not runner.is_forced(cell, ["metis", "grid[n=1000]", "*/*/symbolic"])
+    assert not runner.is_forced(cell, [])
+
+
+def test_errors_are_retried_unless_no_retry(plugins, tmp_path):
+    kw = dict(datasets=["test-tinygrid"], orderings=["test-exploding", "amd"], backends=["symbolic"])
+    cfg, _ = run(tmp_path, plugins, **kw)
+    groups = runner.plan(cfg)
+    states = runner.cell_states(runner.cells_of(groups), runner.parts_dir_for(cfg.out), cfg)
+    by_ordering = {c.ordering: states[c.cell_id] for c in runner.cells_of(groups)}
+    assert by_ordering["test-exploding"].action == "run" and by_ordering["test-exploding"].why == "retry"
+    assert by_ordering["amd"].action == "done"
+    cfg.retry = False
+    states = runner.cell_states(runner.cells_of(groups), runner.parts_dir_for(cfg.out), cfg)
+    assert all(s.action == "done" for s in states.values())
+
+
+def test_more_repeats_rerun_a_cell(plugins, tmp_path):
+    kw = dict(datasets=["test-tinygrid"], orderings=["amd"], backends=["symbolic"])
+    run(tmp_path, plugins, repeat=1, **kw)
+    cfg, frame = run(tmp_path, plugins, repeat=2, **kw)
+    assert sorted(frame["repeat"]) == [0, 1]
+    assert len(read_fragments(runner.parts_dir_for(cfg.out))) == 2  # replaced, not appended

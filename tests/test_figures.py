@@ -1,0 +1,207 @@
+"""The paper figure set (harness/figures.py, `permbench figures`): built from result files only,
+byte-identical on the same inputs, sidecars with the inputs' sha256, absent data skipped."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from permbench.harness import figures
+from permbench.harness.cli import app
+from permbench.harness.results import merge, write_fragment
+
+ORDERINGS = {"amd": 1.2, "metis": 1.0, "natural": 4.0}  # fill relative to metis
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def result_rows(k: int = 4, numeric: bool = True) -> list[dict]:
+    """A small study: 3 datasets × 3 orderings × (symbolic, cholmod[k=K]) × 2 repeats, made-up values."""
+    rows = []
+    backend = f"cholmod[k={k}]" if k > 1 else "cholmod"
+    for dataset, n in (("grid[n=100]", 100), ("icosphere[n=642]", 642), ("tetgrid[n=1000]", 1000)):
+        for ordering, rel in ORDERINGS.items():
+            for repeat in range(2):
+                base = dict(dataset=dataset, ordering=ordering, repeat=repeat, status="ok", reason="", n=n,
+                            nnz_L=int(10 * n * rel), flops=int(100 * n * rel**2),
+                            t_order_s=1e-5 * n * (3.0 if ordering == "metis" else 1.0) * (1 + 0.1 * repeat))
+                rows.append(dict(base, backend="symbolic"))
+                if numeric:
+                    t_factor, t_solve, t_analyze = 1e-6 * n * rel**2, 1e-7 * n * rel, 2e-6 * n
+                    t_total = base["t_order_s"] + t_analyze + t_factor + t_solve
+                    rows.append(dict(base, backend=backend, t_analyze_s=t_analyze, t_factor_s=t_factor,
+                                     t_solve_s=t_solve, t_total_s=t_total, k=k,
+                                     t_refactor_median_s=0.5 * t_factor if k > 1 else None,
+                                     t_total_k_s=t_total + (k - 1) * (0.5 * t_factor + t_solve)))
+    return rows
+
+
+def write_results(path: Path, rows: list[dict]) -> Path:
+    parts = path.with_name(path.name + ".parts")
+    write_fragment(rows, parts / "all.parquet")
+    merge(parts, path, {"test": True})
+    return path
+
+
+def gpu_rows() -> list[dict]:
+    """cuDSS configurations on two datasets: default 2 s, no MT layer 4 s, METIS + derived tree 1 s."""
+    rows = []
+    for dataset, n, scale in (("grid[n=100000]", 100000, 1.0), ("grid[n=1000000]", 1000000, 10.0)):
+        for ordering, backend, t in (("native", "cudss[k=10]", 2.0), ("native", "cudss[k=10,mt=false]", 4.0),
+                                     ("metis", "cudss[k=10,tree=derive]", 1.0)):
+            rows.append(dict(dataset=dataset, ordering=ordering, backend=backend, repeat=0, status="ok", reason="",
+                             n=n, nnz_L=10 * n, flops=100 * n, t_order_s=0.1, t_analyze_s=0.1, t_factor_s=0.1,
+                             t_solve_s=0.1, t_total_s=t * scale, k=10, t_total_k_s=3 * t * scale))
+    return rows
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    """A working folder with results/paper/paper.parquet and a suite file naming it."""
+    monkeypatch.chdir(tmp_path)
+    write_results(tmp_path / "results" / "paper" / "paper.parquet", result_rows())
+    config = tmp_path / "paper.toml"
+    config.write_text('out = "results/paper/paper.parquet"\n[figures]\nout_dir = "figs"\nk_max = 50\n')
+    return config
+
+
+def test_performance_profile_by_hand():
+    table = pd.DataFrame({"a": [1.0, 4.0, np.nan], "b": [2.0, 2.0, 3.0]}, index=["p", "q", "r"])
+    ratios = figures.performance_ratios(table)
+    np.testing.assert_array_equal(ratios.to_numpy(), [[1.0, 2.0], [2.0, 1.0], [np.inf, 1.0]])
+    rho = figures.performance_profile(ratios, np.array([1.0, 1.5, 2.0, 100.0]))
+    np.testing.assert_allclose(rho["a"].to_numpy(), [1 / 3, 1 / 3, 2 / 3, 2 / 3])
+    np.testing.assert_allclose(rho["b"].to_numpy(), [2 / 3, 2 / 3, 1.0, 1.0])
+    with pytest.raises(ValueError, match="positive"):
+        figures.performance_ratios(pd.DataFrame({"a": [0.0], "b": [1.0]}))
+
+
+def test_amortized_time_follows_the_design_formula():
+    phases = pd.DataFrame({"t_order_s": [1.0, np.nan, 1.0], "t_analyze_s": [0.5, 0.5, 0.5],
+                           "t_factor_s": [2.0, 1.0, 2.0], "t_solve_s": [0.25, 0.5, 0.25],
+                           "t_refactor_median_s": [np.nan, np.nan, 1.0]}, index=["x", "native", "refactored"])
+    curves = figures.amortized_time(phases, np.array([1, 10]))
+    # Without a measured refactorization: t_order + t_analyze + k·(t_factor + t_solve), as DESIGN §3.
+    np.testing.assert_allclose(curves.loc["x"].to_numpy(), [1.5 + 2.25, 1.5 + 22.5])
+    np.testing.assert_allclose(curves.loc["native"].to_numpy(), [0.5 + 1.5, 0.5 + 15.0])  # NaN order: 0
+    # With one: the first factorization, then k − 1 refactorizations.
+    np.testing.assert_allclose(curves.loc["refactored"].to_numpy(), [1.5 + 2.25, 1.5 + 2.25 + 9 * 1.25])
+
+
+def test_gpu_speedups_over_cudss_default():
+    table = figures.gpu_speedups(pd.DataFrame(gpu_rows()))
+    got = {(r.dataset, r.configuration): r.speedup for r in table.itertuples()}
+    assert got == {("grid[n=100000]", "cuDSS default (no MT layer)"): 0.5, ("grid[n=100000]", "metis, tree=derive"): 2.0,
+                   ("grid[n=1000000]", "cuDSS default (no MT layer)"): 0.5, ("grid[n=1000000]", "metis, tree=derive"): 2.0}
+    no_default = pd.DataFrame([r for r in gpu_rows() if r["backend"] != "cudss[k=10]"])
+    with pytest.raises(figures.Skip, match="default"):
+        figures.gpu_speedups(no_default)
+
+
+def test_figures_are_byte_identical_and_sidecars_hash_the_inputs(study, tmp_path):
+    cfg = figures.load_config(study)
+    cfg = figures.FigureConfig(**{**cfg.__dict__, "names": ("a_order_time_vs_n", "d_performance_profiles")})
+    outcomes = figures.build_figures(cfg)
+    assert [o.skipped for o in outcomes] == [None, None]
+    first = {p.name: sha256(p) for p in (tmp_path / "figs").iterdir()}
+    assert len(first) == 6  # png, pdf, json each
+    second = figures.build_figures(figures.FigureConfig(**{**cfg.__dict__, "out_dir": tmp_path / "again"}))
+    assert {p.name: sha256(p) for p in (tmp_path / "again").iterdir()} == first
+    results = tmp_path / "results" / "paper" / "paper.parquet"
+    for outcome in second:
+        sidecar = json.loads((tmp_path / "again" / f"{outcome.name}.json").read_text())
+        assert sidecar["inputs"] == [{"path": "results/paper/paper.parquet", "sha256": sha256(results),
+                                      "bytes": results.stat().st_size}]
+        for name, digest in sidecar["outputs"].items():
+            assert sha256(tmp_path / "again" / name) == digest
+        assert b"CreationDate" not in (tmp_path / "again" / f"{outcome.name}.pdf").read_bytes()
+
+
+@pytest.mark.slow
+def test_cli_twice_gives_identical_files_and_reports_skips(study, tmp_path):
+    """`permbench figures` twice in a row: the whole set, the same bytes."""
+    runner = CliRunner()
+    first = runner.invoke(app, ["figures", "-c", str(study)])
+    assert first.exit_code == 0, first.output
+    assert "skipped f_gpu_speedup_vs_n" in first.output
+    hashes = {p.name: sha256(p) for p in (tmp_path / "figs").iterdir()}
+    built = set(figures.FIGURE_SET) - {"f_gpu_speedup_vs_n"}
+    assert {name.rsplit(".", 1)[0] for name in hashes} == built and len(hashes) == 3 * len(built)
+    second = runner.invoke(app, ["figures", "-c", str(study)])
+    assert second.exit_code == 0, second.output
+    assert {p.name: sha256(p) for p in (tmp_path / "figs").iterdir()} == hashes
+
+
+def test_gpu_figure_is_built_when_gpu_results_exist(study, tmp_path):
+    write_results(tmp_path / "results" / "gpu" / "cudss-h200.parquet", gpu_rows())
+    cfg = figures.load_config(study)
+    (gpu,) = figures.build_figures(figures.FigureConfig(**{**cfg.__dict__, "names": ("f_gpu_speedup_vs_n",)}))
+    assert gpu.skipped is None and {p.suffix for p in gpu.files} == {".png", ".pdf", ".json"}
+    sidecar = json.loads((tmp_path / "figs" / "f_gpu_speedup_vs_n.json").read_text())
+    assert [i["path"] for i in sidecar["inputs"]] == ["results/gpu/cudss-h200.parquet"]
+
+
+def test_absent_data_is_skipped_with_a_reason(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_results(tmp_path / "symbolic.parquet", result_rows(numeric=False))
+    names = ("c_phase_breakdown", "d_performance_profiles", "e_amortization")
+    outcomes = {o.name: o for o in figures.build_figures(figures.FigureConfig(results=("symbolic.parquet",),
+                                                                              out_dir=tmp_path / "f", names=names))}
+    assert "numeric back-end" in outcomes["c_phase_breakdown"].skipped
+    assert "numeric back-end" in outcomes["e_amortization"].skipped
+    assert outcomes["d_performance_profiles"].skipped is None  # nnz_L and flops need no numerics
+    missing = figures.build_figures(figures.FigureConfig(results=("nothing/*.parquet",), out_dir=tmp_path / "g"))
+    assert all("no result files match" in o.skipped for o in missing)
+    assert not (tmp_path / "g").exists()
+
+
+def test_single_k_runs_still_give_the_computed_amortization(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_results(tmp_path / "k1.parquet", result_rows(k=1))
+    cfg = figures.FigureConfig(results=("k1.parquet",), out_dir=tmp_path / "f", names=("e_amortization",))
+    (outcome,) = figures.build_figures(cfg)
+    assert outcome.skipped is None
+
+
+def test_figures_never_run_anything(study, monkeypatch):
+    from permbench import orderings
+    from permbench.harness import runner
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("figures must only read result files")
+
+    monkeypatch.setattr(runner, "execute", forbidden)
+    monkeypatch.setattr(orderings, "create", forbidden)
+    cfg = figures.load_config(study)
+    (outcome,) = figures.build_figures(figures.FigureConfig(**{**cfg.__dict__, "names": ("b_fill_flops_vs_baseline",)}))
+    assert outcome.skipped is None
+
+
+def test_bad_figure_tables_are_errors(tmp_path):
+    with pytest.raises(figures.FigureConfigError, match="unknown key"):
+        figures.config_from_suite({"out": "r.parquet", "figures": {"colour": "red"}}, "s.toml")
+    with pytest.raises(figures.FigureConfigError, match="a_order_time_vs_n"):
+        figures.config_from_suite({"out": "r.parquet", "figures": {"set": ["z_nothing"]}}, "s.toml")
+    with pytest.raises(figures.FigureConfigError, match="no result files named"):
+        figures.config_from_suite({"figures": {}}, "s.toml")
+    result = CliRunner().invoke(app, ["figures", "-c", str(tmp_path / "absent.toml")])
+    assert result.exit_code == 2 and "no such suite file" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize("name", ["smoke", "default", "paper"])
+def test_shipped_configs_load(name):
+    from permbench.harness import suites
+
+    path = Path(__file__).resolve().parents[1] / "configs" / f"{name}.toml"
+    suite = suites.load(path)
+    cfg = figures.config_from_suite(suite, str(path))
+    assert cfg.results and set(cfg.names) == set(figures.FIGURE_SET)
+    assert suite["backends"] and suite["datasets"]
