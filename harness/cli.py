@@ -322,10 +322,10 @@ def run(
     seed: int = typer.Option(0, "--seed", help="Seed passed to randomized orderings."),
     force: list[str] = typer.Option(None, "--force", metavar="PATTERN", help="Re-run cells matching this glob over their dataset, ordering or back-end name (or dataset/ordering/backend), even when done; '*' for all. Repeatable."),
     no_retry: bool = typer.Option(False, "--no-retry", help="Keep cells that ended in error/timeout/oom instead of re-running them."),
-    timeout: float = typer.Option(1800.0, "--timeout", min=0, help="Wall-clock limit in seconds of each step of a child (loading, one ordering, one back-end); 0 = none. Past it: status timeout."),
-    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Children at once for units without a numeric back-end (their t_order_s is then measured next to others: recorded as concurrent_jobs). Units that time a numeric back-end always run alone."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=0, help="Wall-clock limit in seconds of each step of a child (loading, one ordering, one back-end); 0 = none; default 1800. Past it: status timeout."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Children at once for units without a numeric back-end (their t_order_s is then measured next to others: recorded as concurrent_jobs). Units that time a numeric back-end always run alone."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Threads per child (BLAS, OpenMP, numba). Default: all CPUs for a unit running alone, CPUs / jobs otherwise."),
-    executor: str = typer.Option("local", "--executor", help="local (a pool of child processes) or dask (dask.distributed)."),
+    executor: Optional[str] = typer.Option(None, "--executor", help="local (a pool of child processes) or dask (dask.distributed)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="With --executor dask: address of an existing scheduler (tcp://HOST:PORT); default a LocalCluster of --jobs workers."),
     plugins: list[str] = typer.Option(None, "--plugins", help="Extra plug-in module (import name or .py file) imported by the run and each child; repeatable. Also the environment variable PERMBENCH_PLUGINS (comma-separated)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the expanded cell list and what a run would do with each; run nothing."),
@@ -343,15 +343,20 @@ def run(
     from .runner import ResultsWriteError, RunConfig, default_mem_limit_bytes
     from .runner import parts_dir_for as runner_parts
 
-    if executor not in ("local", "dask"):
-        err_console.print(f"[red]error:[/] --executor must be local or dask (got {executor!r})")
-        raise typer.Exit(2)
-    if scheduler and executor != "dask":
-        err_console.print("[red]error:[/] --scheduler needs --executor dask")
-        raise typer.Exit(2)
     cfg = None
     try:
         suite = suites.load(config) if config else (suites.DEFAULT if not (dataset or ordering or backend) else {})
+        # Command-line options win over the suite file's keys, which win over the defaults.
+        executor = executor or suite.get("executor", "local")
+        jobs = jobs or int(suite.get("jobs", 1))
+        threads = threads or suite.get("threads")
+        timeout = float(suite.get("timeout", 1800.0)) if timeout is None else timeout
+        if executor not in ("local", "dask"):
+            err_console.print(f"[red]error:[/] executor must be local or dask (got {executor!r})")
+            raise typer.Exit(2)
+        if scheduler and executor != "dask":
+            err_console.print("[red]error:[/] --scheduler needs --executor dask")
+            raise typer.Exit(2)
         _data_options(data_dir, offline)
         from ..datasets.sets import expand as expand_sets
 
@@ -394,18 +399,26 @@ def compare(
     repeat: int = typer.Option(5, "--repeat", min=1, help="Repeats; t_order is their median."),
     out: Path = typer.Option(Path("results/compare.parquet"), "--out"),
     baseline: str = typer.Option("metis", "--baseline", help="Ordering the ratios are relative to."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Serve datasets from this local mirror (PERMBENCH_DATA_DIR)."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (PERMBENCH_OFFLINE=1)."),
 ):
-    """t_order (median), nnz_L and flops per ordering, with ratios to a baseline, from one run."""
-    from .runner import RunConfig
+    """t_order (median), nnz_L and flops per ordering, with ratios to a baseline, from one run.
+
+    Default datasets: a 1M-vertex grid, a 655k-vertex icosphere, a 512k-vertex tetrahedral grid
+    and every mesh of ../shared/data when it is there.
+    """
+    from ..datasets.sets import expand as expand_sets
+    from .runner import ResultsWriteError, RunConfig
     from . import compare as comparison
 
     names = [o.strip() for o in orderings.split(",") if o.strip()]
-    datasets = list(dataset or suites.compare_datasets())
     try:
+        _data_options(data_dir, offline)
+        datasets = expand_sets(list(dataset or suites.compare_datasets()))
         cfg = RunConfig(datasets=datasets, orderings=names, backends=["symbolic"], repeat=repeat, out=out)
         frame, seconds = execute_run(cfg, title="compare")
-    except SpecError as err:
-        err_console.print(f"[red]error:[/] {err}")
+    except (SpecError, ResultsWriteError, FileNotFoundError) as err:
+        err_console.print("[red]error:[/] " + escape(str(err)))
         raise typer.Exit(2)
     table = comparison.ratio_table(frame, baseline)
     console.print(comparison.rich_table(table, baseline))
@@ -414,7 +427,8 @@ def compare(
     console.print(f"results: {out}, table: {csv}  ({seconds:.1f} s)")
     failed = frame[frame["status"] != "ok"]
     for row in failed.drop_duplicates(subset=["dataset", "ordering"]).itertuples():
-        console.print(f"[yellow]{row.status}[/] {row.dataset} · {row.ordering}: {row.reason}", highlight=False)
+        console.print(f"[yellow]{row.status}[/] " + escape(f"{row.dataset} · {row.ordering}: {row.reason}"),
+                      highlight=False)
 
 
 @app.command()
@@ -430,7 +444,7 @@ def report(
     try:
         written = reporting.write_report(results_file, out_dir, baseline=baseline)
     except (FileNotFoundError, ValueError) as err:
-        err_console.print(f"[red]error:[/] {err}")
+        err_console.print("[red]error:[/] " + escape(str(err)))
         raise typer.Exit(2)
     for path in written:
         console.print(str(path))

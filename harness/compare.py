@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+from rich.markup import escape
 from rich.table import Table
 
 
@@ -26,11 +27,12 @@ def rich_table(table: pd.DataFrame, baseline: str) -> Table:
     out = Table(title=f"orderings compared (ratios to {baseline})")
     cols = ["dataset", "n", "ordering", "t_order_s", f"t_order_s_vs_{baseline}", "nnz_L",
             f"nnz_L_vs_{baseline}", "flops", f"flops_vs_{baseline}"]
-    for col in cols:
-        out.add_column(col.replace(f"_vs_{baseline}", " ×"), overflow="fold")
+    headers = ["dataset", "n", "ordering", "t_order [s]", "×", "nnz(L)", "×", "flops", "×"]
+    for col, header in zip(cols, headers):
+        out.add_column(header, overflow="fold", no_wrap=col not in ("dataset", "ordering"))
     for row in table.itertuples(index=False):
         r = row._asdict()
-        out.add_row(str(r["dataset"]), f"{int(r['n']):,}", str(r["ordering"]), f"{r['t_order_s']:.3f}",
+        out.add_row(escape(str(r["dataset"])), f"{int(r['n']):,}", escape(str(r["ordering"])), f"{r['t_order_s']:.3f}",
                     f"{r[f't_order_s_vs_{baseline}']:.2f}", f"{int(r['nnz_L']):,}",
                     f"{r[f'nnz_L_vs_{baseline}']:.2f}", f"{r['flops']:.3g}", f"{r[f'flops_vs_{baseline}']:.2f}")
     return out

@@ -11,7 +11,8 @@ class SuiteError(ValueError):
     """A suite file that cannot be read or has keys `permbench run` does not know."""
 
 
-KEYS = {"datasets", "orderings", "backends", "repeat", "out", "mem_limit", "flop_limit", "figures"}
+KEYS = {"datasets", "orderings", "backends", "repeat", "out", "mem_limit", "flop_limit", "timeout", "jobs", "threads",
+        "executor", "figures"}
 
 #: The default suite: built-in meshes from 10k to 1M vertices, every available ordering, the
 #: symbolic and CHOLMOD back-ends. Sized to finish in a few minutes on a 2-core machine.
