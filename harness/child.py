@@ -147,6 +147,11 @@ def run_group(unit: Unit, case: MatrixCase, graph, config: RunConfig, emit=None,
         for r, b in pending:
             out(dict(base_row(unit, b, r), **base, status="error", reason=f"creating plug-ins: {_error_text(err)}"))
         return rows
+    # Load every back-end's native libraries before the ordering's: a library an ordering brings
+    # (homapy's MKL) otherwise takes over the BLAS symbols of one loaded after it, and CHOLMOD
+    # then silently factorizes with MKL at a fraction of its speed.
+    for backend in backends.values():
+        backend.available()
     ok, reason = ordering.available()
     if not ok:
         for r, b in pending:

@@ -28,7 +28,9 @@ app.add_typer(orderings_app, name="orderings")
 app.add_typer(backends_app, name="backends")
 app.add_typer(datasets_app, name="datasets")
 
-console = Console(emoji=False)  # names such as "mesh:ogre: ..." hold emoji codes (:ogre:)
+# Names such as "mesh:ogre: ..." hold emoji codes (:ogre:). Off a terminal (logs, CI) rich would
+# wrap the wide tables at 80 columns: give them room instead.
+console = Console(emoji=False, width=None if sys.stdout.isatty() else 200)
 err_console = Console(stderr=True, emoji=False)
 
 _SIZE = re.compile(r"^\s*([0-9.]+)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
@@ -284,8 +286,10 @@ def summary_table(frame, title="summary") -> Table:
     cols = [("dataset", None), ("ordering", None), ("backend", None), ("status", None),
             ("t_order_s", "s"), ("nnz_L", "int"), ("flops", "g"), ("t_analyze_s", "s"),
             ("t_factor_s", "s"), ("t_solve_s", "s"), ("t_total_s", "s"), ("residual", "g")]
-    for name, _ in cols:
-        table.add_column(name, overflow="fold")
+    headers = ["dataset", "ordering", "back-end", "status", "order [s]", "nnz(L)", "flops", "analyze [s]",
+               "factor [s]", "solve [s]", "total [s]", "residual"]
+    for (name, kind), header in zip(cols, headers):
+        table.add_column(header, overflow="fold", no_wrap=kind is not None, justify="right" if kind else "left")
     keys = ["dataset", "ordering", "backend"]
     for key, cell in frame.groupby(keys, sort=True):
         ok = cell[cell["status"] == "ok"]

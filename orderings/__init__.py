@@ -23,6 +23,7 @@ MODULES = [
     "cholmod_amd",
     "cholmod_metis",
     "cholmod_nesdis",
+    "homa",
 ]
 
 registry = Registry("ordering", __name__, MODULES)

@@ -112,6 +112,15 @@ class Cholmod(NumericBackend):
         """The permutation CHOLMOD factorizes (new -> old): the user's, composed with its postorder."""
         return self._perm
 
+    @classmethod
+    def check(cls):
+        # Importing here also binds CHOLMOD to the system BLAS before any ordering library loads.
+        try:
+            import sksparse.cholmod  # noqa: F401
+        except (ImportError, OSError) as err:
+            return False, f"scikit-sparse's CHOLMOD does not load: {err}"
+        return True, ""
+
     def library_versions(self):
         return {"scikit-sparse": importlib.metadata.version("scikit-sparse"), "cholmod": cholmod_version()}
 
