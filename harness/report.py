@@ -67,15 +67,17 @@ def _dataset_label(name: str, n) -> str:
     return f"{short}\nn={int(n):,}"
 
 
-def _grouped_bars(ax, table: pd.DataFrame, sizes: pd.Series):
+def _grouped_bars(ax, table: pd.DataFrame, sizes: pd.Series, legend: bool = True):
     datasets, orderings = list(table.index), list(table.columns)
     width = 0.8 / max(1, len(orderings))
     x = np.arange(len(datasets))
     for i, o in enumerate(orderings):
         ax.bar(x + (i - (len(orderings) - 1) / 2) * width, table[o].to_numpy(dtype=float), width,
                label=o, color=color_of(o))
-    ax.set_xticks(x, [_dataset_label(d, sizes[d]) for d in datasets], fontsize=7)
-    ax.legend(ncols=min(4, len(orderings)), loc="best")
+    ax.set_xticks(x, [_dataset_label(d, sizes[d]) for d in datasets], fontsize=7, rotation=30, ha="right",
+                  rotation_mode="anchor")
+    if legend:  # outside the axes: bars of any height stay visible
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="ordering")
 
 
 def fig_order_time(frame):
@@ -97,7 +99,7 @@ def fig_relative_fill(frame, baseline: str):
         if baseline not in table.columns:
             raise ValueError(f"no ok rows of the baseline ordering {baseline!r}; use --baseline")
         rel = table.div(table[baseline], axis=0)
-        _grouped_bars(ax, rel, sizes)
+        _grouped_bars(ax, rel, sizes, legend=ax is axes[0])
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_yscale("log")
         ax.set_ylabel(f"{label} / {label} of {baseline} (log)")
