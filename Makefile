@@ -1,14 +1,15 @@
 # permbench: `make demo` sets everything up and runs the default suite; `make test` sets
 # everything up and runs the tests. Both work on a fresh Debian 12 / Ubuntu machine.
 PYTHON ?= python3
+WITH_MKL ?= 0
 VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: setup demo test test-fast asv-quick clean
 setup: $(VENV)/.setup-done
 
-$(VENV)/.setup-done: scripts/setup.sh requirements.txt pyproject.toml
-	PYTHON=$(PYTHON) VENV=$(VENV) bash scripts/setup.sh
+$(VENV)/.setup-done: scripts/setup.sh requirements.txt requirements-mkl.txt pyproject.toml
+	PYTHON=$(PYTHON) VENV=$(VENV) WITH_MKL=$(WITH_MKL) bash scripts/setup.sh
 	touch $@
 
 demo: setup

@@ -192,8 +192,14 @@ def cuda_device_count() -> int:
 @functools.lru_cache(maxsize=1)
 def _openmp(homapy_file: str):
     """The OpenMP runtime homapy ships and runs on (Intel's libiomp5 in homapy.libs), or None."""
-    libs = _bundled(homapy_file, "libiomp5*.so*")
-    return ctypes.CDLL(libs[0]) if libs else None
+    # By soname first: it reuses a libiomp5 already in the process (MKL's, when the pardiso
+    # back-end loaded it). Opening homapy's copy by path next to it loads a second OpenMP runtime,
+    # and Intel's aborts the process ("OMP: Error #15").
+    try:
+        return ctypes.CDLL("libiomp5.so")
+    except OSError:
+        libs = _bundled(homapy_file, "libiomp5*.so*")
+        return ctypes.CDLL(libs[0]) if libs else None
 
 
 @contextlib.contextmanager

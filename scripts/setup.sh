@@ -45,6 +45,8 @@ fi
 # Pinned dependencies (requirements.txt) first, then permbench itself without re-resolving them.
 "$VENV/bin/python" -m pip install -q -r requirements.txt
 "$VENV/bin/python" -m pip install -q --no-deps -e .
+# Optional: MKL for the pardiso back-end (~280 MB of wheels); its tests skip without it.
+if [ "${WITH_MKL:-0}" = 1 ]; then "$VENV/bin/python" -m pip install -q -r requirements-mkl.txt; fi
 "$VENV/bin/python" - <<'PY'
 import sksparse.cholmod, numpy as np, scipy.sparse as sp
 from permbench.harness.provenance import blas_in_use

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from ..case import MatrixCase, Ordering
 from ..plugins import Plugin, Registry
 
-MODULES = ["symbolic", "cholmod", "cudss"]
+MODULES = ["symbolic", "cholmod", "cudss", "pardiso"]
 
 registry = Registry("back-end", __name__, MODULES)
 register = registry.register
