@@ -1,0 +1,345 @@
+"""The cuDSS back-end: ND partition trees and availability on any machine; the solver on a GPU.
+
+GPU tests carry ``pytest.mark.gpu`` and skip where the back-end reports itself unavailable (CI has
+no GPU); everything about trees and layouts is plain NumPy and runs everywhere.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from permbench.harness.backends import NotSPD
+from permbench.harness.backends import cudss as cudss_mod
+from permbench.harness.backends.cudss import (CuDSS, bfs_rank, derive_nd_tree, postorder_rank, to_cudss_layout,
+                                              tree_levels)
+from permbench.harness.backends.symbolic import symbolic_factor
+from permbench.harness.case import MatrixCase, Ordering, inverse_perm, symmetric_graph
+from permbench.harness.specs import SpecError
+from permbench.orderings.amd import amd_order
+
+from conftest import grid_laplacian
+
+
+def tri_grid(k: int, shift: float = 1.0) -> sp.csr_matrix:
+    """Graph Laplacian + shift·I of a k×k triangulated grid (7-point stencil): SPD."""
+    ids = np.arange(k * k).reshape(k, k)
+    pairs = [(ids[:, :-1], ids[:, 1:]), (ids[:-1, :], ids[1:, :]), (ids[:-1, :-1], ids[1:, 1:])]
+    u = np.concatenate([a.ravel() for a, _ in pairs])
+    v = np.concatenate([b.ravel() for _, b in pairs])
+    W = sp.coo_matrix((np.ones(u.size), (u, v)), shape=(k * k, k * k))
+    W = (W + W.T).tocsr()
+    return (sp.diags(np.asarray(W.sum(axis=1)).ravel() + shift) - W).tocsr()
+
+
+def node_of_blocks(sizes: np.ndarray) -> np.ndarray:
+    """Tree node (children 2t+1, 2t+2) of each position of a perm laid out in cuDSS's order."""
+    levels = tree_levels(sizes)
+    node_at = np.empty(sizes.shape[0], dtype=np.int64)
+    node_at[bfs_rank(levels)] = np.arange(sizes.shape[0])
+    return np.repeat(node_at, sizes)
+
+
+def depth(t: np.ndarray) -> np.ndarray:
+    return np.floor(np.log2(t + 1)).astype(np.int64)
+
+
+def is_nd_partition(graph: sp.csr_matrix, perm: np.ndarray, sizes: np.ndarray) -> bool:
+    """Every edge joins a node to itself or to one of its ancestors (no edge between siblings)."""
+    node = np.empty(perm.shape[0], dtype=np.int64)
+    node[perm] = node_of_blocks(sizes)
+    coo = graph.tocoo()
+    a, b = node[coo.row], node[coo.col]
+    da, db = depth(a), depth(b)
+    deep, shallow = np.where(da >= db, a, b), np.where(da >= db, b, a)
+    for _ in range(int(np.abs(da - db).max(initial=0))):
+        lift = depth(deep) > depth(shallow)
+        deep = np.where(lift, (deep - 1) // 2, deep)
+    return bool(np.all(deep == shallow))
+
+
+# --------------------------------------------------------------------------------------------------
+# Trees and layouts (no GPU)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_tree_levels_accepts_complete_trees_only():
+    assert tree_levels(np.zeros(1)) == 1
+    assert tree_levels(np.zeros(1023)) == 10
+    for bad in (0, 2, 1022, 1024):
+        with pytest.raises(ValueError, match="2\\^m - 1"):
+            tree_levels(np.zeros(bad))
+
+
+def test_postorder_layout_moves_whole_blocks_to_reverse_bfs():
+    # 3 nodes: postorder = left leaf (node 1), right leaf (node 2), root (node 0);
+    # cuDSS order = node 2, node 1, node 0.
+    perm = np.array([10, 11, 20, 21, 22, 0])
+    sizes = np.array([2, 3, 1])
+    new_perm, new_sizes = to_cudss_layout(perm, sizes, "postorder")
+    assert new_perm.tolist() == [20, 21, 22, 10, 11, 0]
+    assert new_sizes.tolist() == [3, 2, 1]
+
+
+def test_postorder_and_bfs_layouts_agree_on_a_random_tree(rng):
+    levels = 4
+    n_nodes = (1 << levels) - 1
+    node_of = rng.integers(0, n_nodes, size=500)
+    vertices = rng.permutation(500)
+
+    def laid_out(rank):
+        order = np.argsort(rank[node_of[vertices]], kind="stable")
+        sizes = np.zeros(n_nodes, dtype=np.int64)
+        sizes[rank] = np.bincount(node_of, minlength=n_nodes)
+        return vertices[order], sizes
+
+    post_perm, post_sizes = laid_out(postorder_rank(levels))
+    bfs_perm, bfs_sizes = laid_out(bfs_rank(levels))
+    got_perm, got_sizes = to_cudss_layout(post_perm, post_sizes, "postorder")
+    assert np.array_equal(got_perm, bfs_perm)
+    assert np.array_equal(got_sizes, bfs_sizes)
+
+
+def test_layout_rejects_trees_that_do_not_match_the_permutation():
+    with pytest.raises(ValueError, match="sum to 5, expected n=6"):
+        to_cudss_layout(np.arange(6), np.array([2, 2, 1]), "bfs")
+    with pytest.raises(ValueError, match="layout 'inorder'"):
+        to_cudss_layout(np.arange(5), np.array([2, 2, 1]), "inorder")
+
+
+@pytest.mark.parametrize("which", ["metis", "amd", "natural"])
+def test_derived_tree_is_a_valid_nd_partition_with_unchanged_fill(which):
+    A = tri_grid(40)
+    graph = symmetric_graph(A)
+    if which == "metis":
+        from permbench.orderings.metis import Metis
+
+        perm = Metis().compute(graph).perm
+    elif which == "amd":
+        perm = amd_order(graph)
+    else:
+        perm = np.arange(A.shape[0])
+    before = symbolic_factor(graph, perm)
+    new_perm, sizes = derive_nd_tree(graph, perm, levels=6, parent=before.parent)
+    assert sizes.shape == (63,) and sizes.sum() == A.shape[0]
+    assert np.array_equal(np.sort(new_perm), np.arange(A.shape[0]))
+    # A topological reordering of the elimination tree: exactly the same factor size.
+    assert symbolic_factor(graph, new_perm).nnz_L == before.nnz_L
+    assert is_nd_partition(graph, new_perm, sizes)
+    if which == "metis":  # nested dissection: a real tree, the root separator is one grid line or so
+        assert (sizes > 0).sum() > 31 and 0 < sizes[-1] < 2 * 40
+    if which == "natural":  # a band ordering's etree is a path: everything is the root's chain
+        assert sizes[-1] == A.shape[0]
+
+
+def test_derived_tree_without_a_given_etree_and_on_disconnected_graphs():
+    block = tri_grid(10)
+    A = sp.block_diag([block, block, sp.identity(3)]).tocsr()  # two grids and 3 isolated vertices
+    graph = symmetric_graph(A)
+    perm = amd_order(graph)
+    new_perm, sizes = derive_nd_tree(graph, perm, levels=3)
+    assert sizes.sum() == A.shape[0]
+    assert sizes[-1] == 0  # the forest has several roots: no top separator is needed
+    assert is_nd_partition(graph, new_perm, sizes)
+    assert symbolic_factor(graph, new_perm).nnz_L == symbolic_factor(graph, perm).nnz_L
+    empty = sp.csr_matrix((5, 5))
+    p, s = derive_nd_tree(empty, np.arange(5), levels=2)
+    assert sorted(p.tolist()) == list(range(5)) and s[-1] == 0 and s.sum() == 5
+
+
+def patch_ordering(graph, layout: str) -> Ordering:
+    try:
+        from permbench.orderings.patch import patch_order
+    except ImportError as err:
+        pytest.skip(f"the patch ordering is not importable: {err}")
+    return patch_order(graph, layout=layout)
+
+
+@pytest.mark.parametrize("layout", ["postorder", "bfs"])
+def test_patch_tree_in_either_layout_becomes_a_valid_cudss_tree(layout):
+    graph = symmetric_graph(tri_grid(120))
+    ordering = patch_ordering(graph, layout)
+    perm, sizes = to_cudss_layout(ordering.perm, ordering.etree, ordering.extras["etree_layout"])
+    assert is_nd_partition(graph, perm, sizes)
+    assert symbolic_factor(graph, perm).nnz_L == symbolic_factor(graph, ordering.perm).nnz_L
+
+
+# --------------------------------------------------------------------------------------------------
+# Availability and parameters (no GPU)
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_availability():
+    cudss_mod._availability.cache_clear()
+    yield
+    cudss_mod._availability.cache_clear()
+
+
+def test_unavailable_without_nvmath(monkeypatch, fresh_availability):
+    real = cudss_mod.importlib.util.find_spec
+    monkeypatch.setattr(cudss_mod.importlib.util, "find_spec", lambda name: None if name == "nvmath" else real(name))
+    ok, reason = CuDSS.available()
+    assert not ok and reason.startswith("nvmath-python not installed")
+
+
+def test_unavailable_without_a_gpu(monkeypatch, fresh_availability):
+    def no_device():
+        raise RuntimeError("cudaErrorNoDevice: no CUDA-capable device is detected")
+
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=no_device))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(cudss_mod.importlib.util, "find_spec", lambda name: object())
+    ok, reason = CuDSS.available()
+    assert not ok
+    assert reason.startswith("no CUDA GPU:") and "no CUDA-capable device" in reason
+
+
+def test_parameters_and_canonical_spec():
+    b = CuDSS(k=10, reorder="nd", mt=False, tree="off")
+    assert b.spec.canonical() == "cudss[k=10,mt=false,reorder=nd,tree=off]"
+    assert CuDSS().spec.canonical() == "cudss"
+    with pytest.raises(SpecError, match="reorder='metis' is not one of"):
+        CuDSS(reorder="metis")
+    with pytest.raises(SpecError, match="tree='on' is not one of"):
+        CuDSS(tree="on")
+    # The grammar reads `off` as false; the name must still round-trip.
+    from permbench.harness.backends import registry
+
+    parsed = registry.create("cudss[tree=off,k=10]")
+    assert parsed.p["tree"] == "off" and parsed.spec.canonical() == "cudss[k=10,tree=off]"
+
+
+def test_reorder_choice_refuses_a_user_permutation():
+    A = grid_laplacian(4)
+    with pytest.raises(ValueError, match="applies only to the 'native' ordering"):
+        CuDSS(reorder="amd").analyze(A, np.arange(16), Ordering(np.arange(16)))
+
+
+# --------------------------------------------------------------------------------------------------
+# On a GPU
+# --------------------------------------------------------------------------------------------------
+
+gpu = pytest.mark.skipif(not CuDSS.available()[0], reason=f"cudss unavailable: {CuDSS.available()[1]}")
+
+
+def case_of(A) -> MatrixCase:
+    return MatrixCase("test", A.tocsr())
+
+
+@pytest.mark.gpu
+@gpu
+@pytest.mark.parametrize("reorder", ["default", "amd", "nd"])
+@pytest.mark.parametrize("mt", [True, False])
+def test_native_orderings_solve_and_report_their_permutation(reorder, mt):
+    A = tri_grid(60)
+    out = CuDSS(reorder=reorder, mt=mt).run(case_of(A), None, None, None)
+    assert out["residual"] <= 1e-10
+    perm = out["perm"]
+    assert np.array_equal(np.sort(perm), np.arange(A.shape[0]))
+    nnz_L = symbolic_factor(symmetric_graph(A), perm).nnz_L
+    # cuDSS's count of the factor it built is that of the permutation it hands back.
+    assert nnz_L <= out["backend_nnz_L"] <= 1.5 * nnz_L
+    assert out["t_order_s"] > 0 and out["t_analyze_s"] > 0
+    if mt:
+        assert out["extras"]["mt_layer"].endswith(cudss_mod.MT_LAYER)
+    else:
+        assert out["extras"]["mt_layer"] is None
+
+
+@pytest.mark.gpu
+@gpu
+def test_user_permutation_is_new_to_old():
+    A = tri_grid(60)
+    graph = symmetric_graph(A)
+    perm = amd_order(graph)
+    inv = inverse_perm(perm)
+    nnz_perm = symbolic_factor(graph, perm).nnz_L
+    nnz_inv = symbolic_factor(graph, inv).nnz_L
+    assert nnz_inv > 2 * nnz_perm  # the test needs the two to differ clearly
+    out = CuDSS(tree="off").run(case_of(A), perm, Ordering(perm), symbolic_factor(graph, perm))
+    assert out["residual"] <= 1e-10
+    assert nnz_perm <= out["backend_nnz_L"] < nnz_inv
+
+
+@pytest.mark.gpu
+@gpu
+def test_cudss_own_tree_read_back_reproduces_its_factor():
+    A = tri_grid(80)
+    graph = symmetric_graph(A)
+    native = CuDSS().run(case_of(A), None, None, None)
+    perm = native["perm"]
+    # Read the tree the same way the back-end does, from a fresh native analysis.
+    handle, _ = cudss_mod._handle(True)
+    with cudss_mod._Solve(handle, A) as s:
+        s.analyze(None, None)
+        tree = s.partition_tree()
+        assert np.array_equal(s.reorder_perm(), perm)
+    assert tree.sum() == A.shape[0] and tree_levels(tree) >= 2
+    assert is_nd_partition(graph, perm, tree)
+    ordering = Ordering(perm, etree=tree, extras={"etree_layout": "bfs"})
+    with_tree = CuDSS().run(case_of(A), perm, ordering, symbolic_factor(graph, perm))
+    assert with_tree["residual"] <= 1e-10
+    assert with_tree["extras"]["tree_source"] == "ordering"
+    assert with_tree["backend_nnz_L"] == native["backend_nnz_L"]
+
+
+@pytest.mark.gpu
+@gpu
+def test_derived_tree_for_metis_solves():
+    from permbench.orderings.metis import Metis
+
+    A = tri_grid(80)
+    graph = symmetric_graph(A)
+    perm = Metis().compute(graph).perm
+    sym = symbolic_factor(graph, perm)
+    out = CuDSS(tree="derive").run(case_of(A), perm, Ordering(perm), sym)
+    assert out["residual"] <= 1e-10
+    assert out["extras"]["tree_source"] == "etree" and out["extras"]["nd_levels"] == 10
+    assert sym.nnz_L <= out["backend_nnz_L"] <= 1.5 * sym.nnz_L
+
+
+@pytest.mark.gpu
+@gpu
+def test_refactorization_uses_the_new_values():
+    A = tri_grid(50)
+    B = A.copy()
+    B.setdiag(A.diagonal() * 3.0)
+    handle, _ = cudss_mod._handle(True)
+    b = np.random.default_rng(1).standard_normal(A.shape[0])
+    with cudss_mod._Solve(handle, A) as s:
+        s.analyze(None, None)
+        s.factorize(A)
+        s.factorize(B)  # REFACTORIZATION
+        x, _ = s.solve(b)
+    assert np.linalg.norm(B @ x - b) / np.linalg.norm(b) <= 1e-10
+    out = CuDSS(k=4).run(case_of(A), None, None, None)
+    assert out["k"] == 4 and out["t_refactor_median_s"] > 0 and out["residual"] <= 1e-10
+
+
+@pytest.mark.gpu
+@gpu
+def test_indefinite_matrix_is_reported_not_spd():
+    A = tri_grid(20, shift=1.0)
+    A = (A - 5.0 * sp.identity(A.shape[0])).tocsr()  # eigenvalues straddle zero
+    with pytest.raises(NotSPD):
+        CuDSS().run(case_of(A), None, None, None)
+
+
+@pytest.mark.gpu
+@gpu
+def test_patch_tree_goes_to_cudss():
+    A = tri_grid(120)
+    graph = symmetric_graph(A)
+    ordering = patch_ordering(graph, "postorder")
+    sym = symbolic_factor(graph, ordering.perm)
+    with_tree = CuDSS().run(case_of(A), ordering.perm, ordering, sym)
+    assert with_tree["residual"] <= 1e-10
+    assert with_tree["extras"]["tree_source"] == "ordering"
+    assert with_tree["extras"]["nd_levels"] == tree_levels(ordering.etree)
+    assert sym.nnz_L <= with_tree["backend_nnz_L"] <= 1.5 * sym.nnz_L
