@@ -2,14 +2,15 @@
 # everything up and runs the tests. Both work on a fresh Debian 12 / Ubuntu machine.
 PYTHON ?= python3
 WITH_MKL ?= 0
+WITH_REFERENCE ?= 0
 VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: setup demo test test-fast asv-quick clean
 setup: $(VENV)/.setup-done
 
-$(VENV)/.setup-done: scripts/setup.sh requirements.txt requirements-mkl.txt pyproject.toml
-	PYTHON=$(PYTHON) VENV=$(VENV) WITH_MKL=$(WITH_MKL) bash scripts/setup.sh
+$(VENV)/.setup-done: scripts/setup.sh requirements.txt requirements-mkl.txt requirements-reference.txt pyproject.toml
+	PYTHON=$(PYTHON) VENV=$(VENV) WITH_MKL=$(WITH_MKL) WITH_REFERENCE=$(WITH_REFERENCE) bash scripts/setup.sh
 	touch $@
 
 demo: setup

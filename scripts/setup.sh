@@ -47,6 +47,8 @@ fi
 "$VENV/bin/python" -m pip install -q --no-deps -e .
 # Optional: MKL for the pardiso back-end (~280 MB of wheels); its tests skip without it.
 if [ "${WITH_MKL:-0}" = 1 ]; then "$VENV/bin/python" -m pip install -q -r requirements-mkl.txt; fi
+# Optional: homapy, the C++ reference (`homa` ordering), with the CUDA 12 runtime it links (~2 GB).
+if [ "${WITH_REFERENCE:-0}" = 1 ]; then "$VENV/bin/python" -m pip install -q -r requirements-reference.txt; fi
 "$VENV/bin/python" - <<'PY'
 import sksparse.cholmod, numpy as np, scipy.sparse as sp
 from permbench.harness.provenance import blas_in_use
