@@ -24,6 +24,7 @@ MODULES = [
     "cholmod_metis",
     "cholmod_nesdis",
     "homa",
+    "patch",
 ]
 
 registry = Registry("ordering", __name__, MODULES)

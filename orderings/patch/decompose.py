@@ -1,0 +1,295 @@
+"""Step 2 of the patch ordering: the nested-dissection tree, built level by level on patches.
+
+The tree is complete and binary: node t has children 2t+1 and 2t+2, level l holds nodes
+2^l - 1 .. 2^(l+1) - 2. A patch's remaining (non-separator) vertices always sit in one node, so the
+state is per patch (``node_of_patch``, ``patch_weight``), plus the separator node of every vertex
+already taken into a separator (``sep_node``). When separator refinement moves a vertex to the
+side its patch did not go to, the vertex leaves for a new patch (one per old patch and level), so
+that invariant survives; only the fine edges around moved vertices need re-labelling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+from .band import band_refine
+from .blocks import block_graph, block_slice, group_bounds
+from .metis_sep import vertex_separator
+from .quotient import QuotientGraph, quotient_edges
+from .refine import refine_level
+from .separators import bisect_patches, min_vertex_cover
+
+
+#: FM balance bound: a side may hold up to UBFACTOR / 2 of a node (METIS's nested dissection
+#: default allows 1.2 as well).
+UBFACTOR = 1.2
+#: FM stops a pass after this many moves without a better separator.
+MAX_BAD_MOVES = 50
+
+
+@dataclass
+class Decomposition:
+    node_of: np.ndarray  # tree node of every vertex (int32)
+    levels: int  # L: separators on levels 0..L-1, leaves on level L
+    stats: dict = field(default_factory=dict)
+
+
+def tree_levels(n_patches: int, nd_levels: int) -> int:
+    """L = min(nd_levels, floor(log2 #patches)): at most 2^L leaves."""
+    if n_patches < 2:
+        return 0
+    return int(min(max(0, nd_levels), int(np.floor(np.log2(n_patches)))))
+
+
+@numba.njit(cache=True)
+def _incident_edges(indptr, indices, verts, is_member):
+    """Every edge with at least one end in ``verts`` (``is_member`` marks them), once each."""
+    count = 0
+    for v in verts:
+        count += indptr[v + 1] - indptr[v]
+    a = np.empty(count, dtype=np.int32)
+    b = np.empty(count, dtype=np.int32)
+    k = 0
+    for v in verts:
+        for p in range(indptr[v], indptr[v + 1]):
+            u = indices[p]
+            if not is_member[u] or v < u:  # an edge between two members is seen from both ends
+                a[k] = v
+                b[k] = u
+                k += 1
+    return a[:k], b[:k]
+
+
+def unique_vertices(n: int, *arrays) -> np.ndarray:
+    """Sorted distinct vertex ids of the arrays: a mark-and-scan, cheaper than np.unique on
+    hundreds of thousands of ids."""
+    mark = np.zeros(n, dtype=bool)
+    for a in arrays:
+        mark[a] = True
+    return np.flatnonzero(mark)
+
+
+@numba.njit(cache=True)
+def _live_edges(edge_u, edge_v, edge_q, sep_node, patch_of, node_of_patch):
+    """Keep the inter-patch edges that can still be cut: both ends outside any separator and in
+    the same tree node (edges between different nodes never meet again)."""
+    keep = np.empty(edge_u.shape[0], dtype=np.bool_)
+    for i in range(edge_u.shape[0]):
+        u, v = edge_u[i], edge_v[i]
+        keep[i] = (sep_node[u] < 0 and sep_node[v] < 0
+                   and node_of_patch[patch_of[u]] == node_of_patch[patch_of[v]])
+    return edge_u[keep], edge_v[keep], edge_q[keep]
+
+
+@numba.njit(cache=True)
+def _cut_edges(edge_u, edge_v, patch_of, side):
+    """The edges whose patches went to different sides, and the side of each edge's first end."""
+    cut = np.empty(edge_u.shape[0], dtype=np.bool_)
+    for i in range(edge_u.shape[0]):
+        cut[i] = side[patch_of[edge_u[i]]] != side[patch_of[edge_v[i]]]
+    u, v = edge_u[cut], edge_v[cut]
+    su = np.empty(u.shape[0], dtype=np.int8)
+    for i in range(u.shape[0]):
+        su[i] = side[patch_of[u[i]]]
+    return u, v, su
+
+
+class _State:
+    """Mutable bookkeeping of the level loop (patches, separator nodes, inter-patch edges)."""
+
+    def __init__(self, patch_of: np.ndarray, Q: QuotientGraph):
+        n = patch_of.shape[0]
+        self.n = n
+        self.patch_of = patch_of.copy()
+        self.node_of_patch = np.zeros(Q.n_patches, dtype=np.int64)
+        self.patch_weight = Q.patch_size.copy()
+        self.sep_node = np.full(n, -1, dtype=np.int32)
+        self.edge_u, self.edge_v, self.edge_q = Q.edge_u, Q.edge_v, Q.edge_q
+        self.q_a, self.q_b = Q.q_a, Q.q_b
+
+    def drop_dead_edges(self):
+        self.edge_u, self.edge_v, self.edge_q = _live_edges(self.edge_u, self.edge_v, self.edge_q,
+                                                             self.sep_node, self.patch_of, self.node_of_patch)
+
+    def cut_edges(self, side):
+        return _cut_edges(self.edge_u, self.edge_v, self.patch_of, side)
+
+    def take_separator(self, sep):
+        self.sep_node[sep] = self.node_of_patch[self.patch_of[sep]]
+        self.patch_weight -= np.bincount(self.patch_of[sep], minlength=self.patch_weight.shape[0])
+
+    def move_to_new_patches(self, graph, moved, side):
+        """Vertices ``moved`` went to the other side than their patch: give them new patches
+        (one per old patch) and re-label the fine edges around them. Returns the extended side."""
+        old = self.patch_of[moved]
+        olds, inv, counts = np.unique(old, return_inverse=True, return_counts=True)
+        first_new = self.patch_weight.shape[0]
+        self.patch_of[moved] = first_new + inv
+        self.patch_weight[olds] -= counts
+        self.patch_weight = np.concatenate([self.patch_weight, counts])
+        self.node_of_patch = np.concatenate([self.node_of_patch, self.node_of_patch[olds]])
+        side = np.concatenate([side, 1 - side[olds]])
+        # Edges touching a moved vertex: drop the old entries, add back those now between patches.
+        is_moved = np.zeros(self.n, dtype=bool)
+        is_moved[moved] = True
+        keep = ~(is_moved[self.edge_u] | is_moved[self.edge_v])
+        a, b = _incident_edges(graph.indptr, graph.indices, moved, is_moved)
+        pa, pb = self.patch_of[a], self.patch_of[b]
+        inter = (pa != pb) & (self.sep_node[a] < 0) & (self.sep_node[b] < 0)
+        a, b = a[inter], b[inter]
+        # Every re-labelled edge touches a new patch, so its patch pair is a new quotient edge.
+        q_a, q_b, edge_q, _ = quotient_edges(a, b, self.patch_of, self.patch_weight.shape[0])
+        n_q = self.q_a.shape[0]
+        self.q_a = np.concatenate([self.q_a, q_a])
+        self.q_b = np.concatenate([self.q_b, q_b])
+        self.edge_u = np.concatenate([self.edge_u[keep], a])
+        self.edge_v = np.concatenate([self.edge_v[keep], b])
+        self.edge_q = np.concatenate([self.edge_q[keep], n_q + edge_q])
+        return side
+
+
+def _group_by_node(st: _State, verts, first, n_nodes):
+    node = st.node_of_patch[st.patch_of[verts]] - first
+    order = np.argsort(node, kind="stable")
+    return verts[order].astype(np.int64), np.searchsorted(node[order], np.arange(n_nodes + 1)).astype(np.int64)
+
+
+def _node_weights(st: _State, side, first, n_nodes, state, touched):
+    """(side 0, side 1, separator) vertex counts per node, with the places in ``state``."""
+    live = st.patch_weight > 0
+    k_patch = st.node_of_patch[live] - first
+    weights = np.zeros((n_nodes, 3), dtype=np.int64)
+    for s in (0, 1):
+        in_s = side[live] == s
+        weights[:, s] = np.bincount(k_patch[in_s], weights=st.patch_weight[live][in_s], minlength=n_nodes)
+    k = st.node_of_patch[st.patch_of[touched]] - first
+    np.subtract.at(weights, (k, side[st.patch_of[touched]]), 1)
+    np.add.at(weights, (k, state[touched].astype(np.int64) - 1), 1)
+    return weights
+
+
+def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm_passes, seed):
+    """Improve the level's separators on the fine graph: METIS on a band around them (when
+    ``band_width`` > 0), then FM passes. Returns (new separator, vertices that changed side)."""
+    state[sep] = 3
+    touched = [sep]
+    stats = {"band_improved_nodes": 0}
+    if band_width > 0:
+        grouped, node_start = _group_by_node(st, sep, first, n_nodes)
+        outside = _node_weights(st, side, first, n_nodes, state, sep)[:, :2]
+        changed, stats["band_improved_nodes"] = band_refine(
+            graph, grouped, node_start, state, st.sep_node, st.patch_of, side, outside, band_width, seed)
+        touched.append(changed)
+    if fm_passes > 0:
+        every = unique_vertices(st.n, *touched)
+        current = every[state[every] == 3]
+        grouped, node_start = _group_by_node(st, current, first, n_nodes)
+        weights = _node_weights(st, side, first, n_nodes, state, every)
+        touched.append(refine_level(graph.indptr, graph.indices, state, st.sep_node, st.patch_of, side,
+                                    grouped, node_start, weights, UBFACTOR, int(fm_passes), MAX_BAD_MOVES))
+    every = unique_vertices(st.n, *touched)
+    where = state[every].astype(np.int64) - 1
+    state[every] = 0
+    new_sep = every[where == 2]
+    moved = every[(where != 2) & (where != side[st.patch_of[every]])]
+    return new_sep, moved, stats
+
+
+def _direct(graph, st: _State, first, seed):
+    """METIS's vertex separator on the real subgraph of every node of the level. Returns the
+    side of every patch (the side most of its vertices went to), the separator, and the vertices
+    that went to the other side than their patch."""
+    active = st.sep_node < 0
+    label = np.where(active, st.node_of_patch[st.patch_of] - first, -1).astype(np.int32)
+    order, B, sorted_label = block_graph(graph, label)
+    where = np.full(st.n, -1, dtype=np.int8)
+    for s, e in zip(*group_bounds(sorted_label)):
+        indptr, indices = block_slice(B, s, e)
+        if indices.shape[0] == 0:
+            # No edges: nothing to separate; split the vertices evenly.
+            where[order[s:e]] = (np.arange(e - s) >= (e - s) // 2).astype(np.int8)
+        else:
+            where[order[s:e]] = vertex_separator(indptr, indices, seed)
+    sep = np.flatnonzero(where == 2)
+    rest = np.flatnonzero(where == 0), np.flatnonzero(where == 1)
+    n_p = st.patch_weight.shape[0]
+    on_side = [np.bincount(st.patch_of[r], minlength=n_p) for r in rest]
+    side = (on_side[1] > on_side[0]).astype(np.int8)
+    moved = np.concatenate([r[side[st.patch_of[r]] != k] for k, r in enumerate(rest)])
+    return side, sep, moved
+
+
+def _best_trial(st: _State, sides: np.ndarray, first: int, n_nodes: int):
+    """Per node, keep the trial bisection whose cut has the smallest minimum vertex cover."""
+    covers = [min_vertex_cover(*st.cut_edges(side)) for side in sides]
+    if len(covers) == 1:
+        return sides[0], covers[0]
+    size = np.stack([np.bincount(st.node_of_patch[st.patch_of[c]] - first, minlength=n_nodes) for c in covers])
+    best = np.argmin(size, axis=0)  # first trial on ties
+    live = st.patch_weight > 0
+    k_patch = np.where(live, st.node_of_patch - first, 0)
+    side = np.where(live, sides[best[k_patch], np.arange(sides.shape[1])], 0).astype(np.int8)
+    cover = np.concatenate([c[best[st.node_of_patch[st.patch_of[c]] - first] == t] for t, c in enumerate(covers)])
+    return side, cover
+
+
+def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_options: dict, *,
+              direct_levels: int = 0, unit_edge_weights: bool = False, recursive: bool = False,
+              trials: int = 1, band_width: int = 0, band_levels: int = 0, refine_passes: int = 0,
+              seed: int = 0) -> Decomposition:
+    """Build the tree top-down, one level per pass (DESIGN §4 step 2).
+
+    Levels below ``direct_levels`` use METIS's vertex separator on each node's real subgraph;
+    the others bisect the node's quotient subgraph with METIS (``metis_options`` with seeds
+    seed, seed+1, ...; recursive bisection or k-way) ``trials`` times on the root level, half as
+    many on each level below (top separators matter most), keep per node the bisection whose
+    cut has the smallest minimum vertex cover, then improve it on the fine graph: METIS on a band
+    of ``band_width`` hops around it on the first ``band_levels`` levels, and ``refine_passes``
+    FM passes.
+    """
+    import pymetis  # a plug-in requirement: imported lazily, like every optional module here
+
+    st = _State(patch_of, Q)
+    state = np.zeros(patch_of.shape[0], dtype=np.int8)  # separator improvement scratch (see .refine)
+    sep_sizes, cover_sizes = [], []
+    counts = {"metis_calls": 0, "one_sided": 0, "single_patch_nodes": 0, "direct_levels": 0,
+              "band_improved_nodes": 0}
+    moved_total = 0
+    for level in range(levels):
+        first, n_nodes = (1 << level) - 1, 1 << level
+        st.drop_dead_edges()
+        if level < direct_levels:
+            side, sep, moved = _direct(graph, st, first, seed)
+            counts["direct_levels"] += 1
+            cover_sizes.append(int(sep.shape[0]))
+        else:
+            q_alive = np.bincount(st.edge_q, minlength=st.q_a.shape[0])
+            keep = q_alive > 0
+            q_weight = np.ones(int(keep.sum()), dtype=np.int64) if unit_edge_weights else q_alive[keep]
+            trial_options = [pymetis.Options(**metis_options, seed=seed + t) for t in range(max(1, trials >> level))]
+            sides, bst = bisect_patches(st.node_of_patch, st.patch_weight, st.q_a[keep], st.q_b[keep],
+                                        q_weight, first, n_nodes, trial_options, recursive)
+            for key in bst:
+                counts[key] += bst[key]
+            side, sep = _best_trial(st, sides, first, n_nodes)
+            cover_sizes.append(int(sep.shape[0]))
+            moved = sep[:0]
+            width = band_width if level < band_levels else 0
+            if (refine_passes > 0 or width > 0) and sep.shape[0] > 0:
+                sep, moved, ist = _improve(graph, st, side, sep, first, n_nodes, state, width, refine_passes, seed)
+                counts["band_improved_nodes"] += ist["band_improved_nodes"]
+        st.take_separator(sep)
+        if moved.shape[0]:
+            moved_total += int(moved.shape[0])
+            side = st.move_to_new_patches(graph, moved, side)
+        sep_sizes.append(int(sep.shape[0]))
+        st.node_of_patch = 2 * st.node_of_patch + 1 + side
+    node_of = np.where(st.sep_node >= 0, st.sep_node, st.node_of_patch[st.patch_of]).astype(np.int32)
+    stats = dict(counts)
+    stats["separator_sizes_per_level"] = sep_sizes
+    stats["cover_sizes_per_level"] = cover_sizes
+    stats["moved_vertices"] = moved_total
+    return Decomposition(node_of=node_of, levels=levels, stats=stats)

@@ -1,0 +1,344 @@
+"""The patch-based nested-dissection ordering (``patch``, DESIGN §4)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from permbench.datasets import load
+from permbench.harness.backends.symbolic import symbolic_factor
+from permbench.harness.case import symmetric_graph, validate_perm
+from permbench.harness.specs import SpecError
+from permbench.orderings import create
+from permbench.orderings.patch import PRESETS, Patch, patch_order
+from permbench.orderings.patch.assembly import node_rank
+from permbench.orderings.patch.matching import bipartite_vertex_cover, hopcroft_karp
+from permbench.orderings.patch.patcher import bfs_patches, lloyd_patches, spatial_patches
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def node_of_vertex(ordering, n: int, layout: str) -> np.ndarray:
+    """Tree node of every vertex, read back from the permutation and the etree alone."""
+    levels = ordering.extras["levels"]
+    rank = node_rank(levels, layout)
+    node_at_rank = np.argsort(rank)
+    node_of_position = np.repeat(node_at_rank, ordering.etree)
+    node = np.empty(n, dtype=np.int64)
+    node[ordering.perm] = node_of_position
+    return node
+
+
+def depth(t: np.ndarray) -> np.ndarray:
+    return np.floor(np.log2(t + 1)).astype(np.int64)
+
+
+def assert_nested_dissection(graph: sp.csr_matrix, ordering, layout: str = "postorder") -> None:
+    """Valid perm, etree of the right length summing to n, and the separator property: every
+    edge joins a node to itself or to an ancestor (never the left and right subtrees of a node)."""
+    n = graph.shape[0]
+    validate_perm(ordering.perm, n)
+    levels = ordering.extras["levels"]
+    assert ordering.etree is not None
+    assert ordering.etree.shape == ((1 << (levels + 1)) - 1,)
+    assert int(ordering.etree.sum()) == n
+    assert ordering.extras["etree_levels"] == levels + 1
+    node = node_of_vertex(ordering, n, layout)
+    coo = sp.triu(graph, k=1).tocoo()
+    a, b = node[coo.row], node[coo.col]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    # Ancestor test in heap numbering: shift the deeper node up to the other's depth.
+    shallow, deep = np.where(depth(lo) <= depth(hi), lo, hi), np.where(depth(lo) <= depth(hi), hi, lo)
+    up = ((deep + 1) >> (depth(deep) - depth(shallow))) - 1
+    bad = up != shallow
+    assert not bad.any(), f"{int(bad.sum())} edges join two different subtrees, e.g. nodes {a[bad][0]} and {b[bad][0]}"
+
+
+def grid_graph(k: int) -> sp.csr_matrix:
+    return symmetric_graph(load(f"grid[n={k * k},matrix=graph]").A)
+
+
+def nnz_L(graph, perm) -> int:
+    return symbolic_factor(graph, perm).nnz_L
+
+
+# ------------------------------------------------------------------ generators and options
+
+
+@pytest.mark.parametrize("dataset", ["grid[n=4000]", "icosphere[n=2600]", "torus[n=3000]",
+                                     "delaunay[n=3000,seed=2]", "tetgrid[n=4000]"])
+def test_every_generator_gives_a_nested_dissection(dataset):
+    case = load(dataset)
+    graph = symmetric_graph(case.A)
+    for spec in ("patch", "patch[preset=fast]", "patch[preset=quality]", "patch[patch_size=64,layout=bfs]"):
+        ordering = create(spec).compute(graph, coords=case.coords, seed=0)
+        assert_nested_dissection(graph, ordering, "bfs" if "bfs" in spec else "postorder")
+        assert ordering.extras["levels"] >= 2, spec  # these graphs are big enough to be dissected
+
+
+@pytest.mark.parametrize("option", [
+    {"patcher": "bfs"}, {"patcher": "lloyd"}, {"patcher": "spatial"}, {"patcher": "metis"},
+    {"separator": "direct"}, {"separator": "auto"}, {"bisection": "kway"}, {"trials": 4},
+    {"refine": 0}, {"refine": 3},
+    {"local": "amd"}, {"local": "camd"}, {"local": "amd-threshold", "amd_threshold": 100},
+    {"local": "metis"}, {"local": "identity"},
+    {"layout": "bfs"}, {"nd_levels": 1}, {"nd_levels": 20},
+])
+def test_every_option_gives_a_nested_dissection(option):
+    case = load("delaunay[n=6000,seed=1]")
+    graph = symmetric_graph(case.A)
+    ordering = Patch(patch_size=64, **option).compute(graph, coords=case.coords, seed=0)
+    assert_nested_dissection(graph, ordering, option.get("layout", "postorder"))
+
+
+def test_reverse_bfs_layout_puts_leaves_first_and_the_root_separator_last():
+    graph = grid_graph(60)
+    ordering = Patch(patch_size=64, layout="bfs", nd_levels=3).compute(graph)
+    levels = ordering.extras["levels"]
+    assert levels == 3
+    # Reverse breadth-first: node ids descending, so the 8 leaves come first, the root last.
+    sizes = ordering.etree
+    root = ordering.perm[len(ordering.perm) - sizes[-1]:]
+    rest = np.setdiff1d(np.arange(graph.shape[0]), root)
+    n_parts, _ = sp.csgraph.connected_components(graph[rest][:, rest])
+    assert n_parts >= 2  # removing the root separator disconnects the graph
+    assert sizes[: 1 << levels].sum() > 0.8 * graph.shape[0]  # the leaves hold most vertices
+
+
+def test_both_layouts_order_the_same_blocks_with_the_same_fill():
+    graph = grid_graph(80)
+    post = Patch(patch_size=64, local="amd").compute(graph)
+    bfs = Patch(patch_size=64, local="amd", layout="bfs").compute(graph)
+    assert_nested_dissection(graph, post, "postorder")
+    assert_nested_dissection(graph, bfs, "bfs")
+    assert sorted(post.etree.tolist()) == sorted(bfs.etree.tolist())
+    assert nnz_L(graph, post.perm) == nnz_L(graph, bfs.perm)
+
+
+def test_same_seed_same_output_and_other_seeds_stay_valid():
+    case = load("delaunay[n=5000,seed=4]")
+    graph = symmetric_graph(case.A)
+    first = Patch(patch_size=64, trials=2, refine=2).compute(graph, seed=3)
+    again = Patch(patch_size=64, trials=2, refine=2).compute(graph, seed=3)
+    np.testing.assert_array_equal(first.perm, again.perm)
+    np.testing.assert_array_equal(first.etree, again.etree)
+    assert_nested_dissection(graph, Patch(patch_size=64).compute(graph, seed=11))
+
+
+def test_phase_times_and_statistics_are_plain_json():
+    graph = grid_graph(70)
+    extras = Patch(patch_size=64, refine=2).compute(graph).extras
+    json.dumps(extras)  # plain values only
+    for phase in ("t_patch_s", "t_quotient_s", "t_decompose_s", "t_local_s", "t_assemble_s"):
+        assert extras[phase] >= 0.0
+    levels = extras["levels"]
+    assert len(extras["separator_sizes_per_level"]) == levels
+    assert sum(extras["separator_sizes_per_level"]) == extras["separator_vertices"]
+    assert extras["n_patches"] >= 70 * 70 // 64
+
+
+# ------------------------------------------------------------------ edge cases
+
+
+def test_graph_without_edges_gets_the_identity():
+    graph = symmetric_graph(sp.identity(50, format="csr"))
+    ordering = Patch().compute(graph)
+    np.testing.assert_array_equal(ordering.perm, np.arange(50))
+    np.testing.assert_array_equal(ordering.etree, [50])
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_one_and_two_vertices(n):
+    A = sp.csr_matrix(np.ones((n, n)))
+    ordering = Patch().compute(symmetric_graph(A))
+    assert sorted(ordering.perm.tolist()) == list(range(n))
+    assert ordering.etree.sum() == n
+
+
+def test_graph_not_larger_than_a_patch_is_one_leaf():
+    graph = grid_graph(20)  # 400 vertices <= 512
+    ordering = Patch(patch_size=512).compute(graph)
+    assert ordering.extras["levels"] == 0
+    np.testing.assert_array_equal(ordering.etree, [400])
+    validate_perm(ordering.perm, 400)
+
+
+def test_many_components():
+    blocks = [grid_graph(k) for k in (3, 7, 12, 25, 25, 40)] + [sp.csr_matrix((30, 30))]
+    graph = symmetric_graph(sp.block_diag(blocks, format="csr"))
+    for option in ({}, {"separator": "direct"}, {"refine": 2}, {"patcher": "lloyd"}):
+        assert_nested_dissection(graph, Patch(patch_size=32, **option).compute(graph))
+
+
+def test_star_graph():
+    n = 3000
+    hub = np.zeros(n - 1, dtype=np.int64)
+    A = sp.coo_matrix((np.ones(n - 1), (hub, np.arange(1, n))), shape=(n, n))
+    graph = symmetric_graph(A)
+    for option in ({}, {"refine": 2}, {"separator": "direct"}, {"local": "identity"}):
+        ordering = Patch(patch_size=64, **option).compute(graph)
+        assert_nested_dissection(graph, ordering)
+        # The best elimination keeps the hub last; any ND here must not fill the leaves.
+        assert nnz_L(graph, ordering.perm) <= 2 * n
+
+
+def test_path_graph():
+    n = 5000
+    A = sp.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1], shape=(n, n), format="csr")
+    graph = symmetric_graph(A)
+    ordering = Patch(patch_size=64, refine=2).compute(graph)
+    assert_nested_dissection(graph, ordering)
+    # Separators of a path are single vertices: fill stays O(n log n) with a tiny constant.
+    assert nnz_L(graph, ordering.perm) < 3 * n
+
+
+def test_duplicated_and_asymmetric_entries_go_through_symmetric_graph():
+    base = grid_graph(50)
+    coo = sp.triu(base, k=1).tocoo()  # one triangle only: asymmetric
+    rows = np.concatenate([coo.row, coo.row[:100]])  # plus duplicated entries
+    cols = np.concatenate([coo.col, coo.col[:100]])
+    A = sp.csr_matrix((np.ones(rows.shape[0]), (rows, cols)), shape=base.shape)
+    graph = symmetric_graph(A)
+    assert (graph != base).nnz == 0
+    ordering = Patch(patch_size=64).compute(graph)
+    assert_nested_dissection(graph, ordering)
+
+
+def test_spatial_patcher_needs_coordinates():
+    graph = grid_graph(30)
+    with pytest.raises(ValueError, match="coordinates"):
+        Patch(patcher="spatial").compute(graph, coords=None)
+    with pytest.raises(ValueError, match="one coordinate row per vertex"):
+        Patch(patcher="spatial").compute(graph, coords=np.zeros((10, 2)))
+    case = load("grid[n=900]")
+    case.coords = None
+    ok, reason = Patch(patcher="spatial").supports(case)
+    assert not ok and "coordinates" in reason
+    assert Patch().supports(case) == (True, "")
+
+
+def test_bad_settings_are_named_in_the_error():
+    graph = grid_graph(20)
+    with pytest.raises(ValueError, match="local='colamd' is not one of"):
+        patch_order(graph, local="colamd")
+    with pytest.raises(ValueError, match="patch_size >= 1"):
+        patch_order(graph, patch_size=0)
+
+
+# ------------------------------------------------------------------ fill
+
+
+def test_fill_on_a_300x300_grid_is_within_1_5x_of_metis():
+    graph = grid_graph(300)
+    patch = nnz_L(graph, create("patch").compute(graph).perm)
+    metis = nnz_L(graph, create("metis").compute(graph).perm)
+    assert patch <= 1.5 * metis, (patch, metis)
+
+
+def test_fill_beats_the_natural_order_and_amd_on_a_grid():
+    graph = grid_graph(150)
+    patch = nnz_L(graph, create("patch").compute(graph).perm)
+    assert patch < nnz_L(graph, np.arange(graph.shape[0]))
+    assert patch < nnz_L(graph, create("amd").compute(graph).perm)
+
+
+# ------------------------------------------------------------------ kernels
+
+
+def brute_force_matching_size(left, right) -> int:
+    rows, r = np.unique(left, return_inverse=True)
+    cols, c = np.unique(right, return_inverse=True)
+    B = sp.csr_matrix((np.ones(r.shape[0]), (c, r)), shape=(cols.shape[0], rows.shape[0]))
+    return int((sp.csgraph.maximum_bipartite_matching(B, perm_type="column") >= 0).sum())
+
+
+def test_vertex_cover_is_valid_and_minimum_on_random_bipartite_graphs(rng):
+    for _ in range(20):
+        n_left, n_right, m = rng.integers(1, 40), rng.integers(1, 40), rng.integers(1, 120)
+        left = rng.integers(0, n_left, m)
+        right = 1000 + rng.integers(0, n_right, m)
+        cover = set(bipartite_vertex_cover(left, right).tolist())
+        assert all(a in cover or b in cover for a, b in zip(left, right))
+        assert len(cover) == brute_force_matching_size(left, right)  # König
+
+
+def test_matching_on_layered_graphs_where_scipy_explodes():
+    # Ladders: every level has two rows joined to both columns of the next level. SciPy's
+    # Hopcroft–Karp re-explores them exponentially (scipy/scipy#26147); ours removes dead ends.
+    levels = 60
+    rows, cols = [], []
+    for level in range(levels):
+        for r in (2 * level, 2 * level + 1):
+            for c in (2 * level, 2 * level + 1, 2 * level + 2, 2 * level + 3):
+                if c < 2 * levels:
+                    rows.append(r)
+                    cols.append(c)
+    B = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(2 * levels + 2, 2 * levels))
+    match_row, match_col = hopcroft_karp(B.indptr, B.indices.astype(np.int64), 2 * levels)
+    assert (match_row >= 0).sum() == 2 * levels
+    matched = np.flatnonzero(match_row >= 0)
+    np.testing.assert_array_equal(match_col[match_row[matched]], matched)
+
+
+def test_patchers_cover_every_vertex_with_connected_patches():
+    case = load("delaunay[n=4000,seed=5]")
+    graph = symmetric_graph(case.A)
+    for name, (patch_of, n_patches) in {
+        "bfs": bfs_patches(graph, 100),
+        "lloyd": lloyd_patches(graph, 100),
+        "spatial": spatial_patches(graph, case.coords, 100),
+    }.items():
+        assert patch_of.shape == (graph.shape[0],) and patch_of.min() == 0
+        assert np.bincount(patch_of).min() > 0 and patch_of.max() == n_patches - 1
+        if name != "lloyd":  # Voronoi cells are not capped
+            assert np.bincount(patch_of).max() <= 100
+        coo = graph.tocoo()
+        inside = patch_of[coo.row] == patch_of[coo.col]
+        H = sp.csr_matrix((np.ones(int(inside.sum())), (coo.row[inside], coo.col[inside])), shape=graph.shape)
+        n_parts, _ = sp.csgraph.connected_components(H)
+        assert n_parts == n_patches, name
+
+
+# ------------------------------------------------------------------ the plug-in
+
+
+def test_presets_and_canonical_specs():
+    assert create("patch").spec.canonical() == "patch"
+    assert create("patch[preset=fast]").spec.canonical() == "patch[preset=fast]"
+    explicit = create("patch[preset=fast,local=camd]")
+    assert explicit.settings()["local"] == "camd"
+    # A value equal to the class default but different from the preset's stays in the spec.
+    for preset, values in PRESETS.items():
+        for key, value in values.items():
+            if value != Patch.params[key]:
+                spec = f"patch[preset={preset},{key}={Patch.params[key]}]"
+                assert create(spec).spec.canonical() != f"patch[preset={preset}]"
+                assert create(create(spec).spec.canonical()).settings() == create(spec).settings()
+    with pytest.raises(SpecError):
+        create("patch[local=colamd]")
+    with pytest.raises(SpecError):
+        create("patch[preset=turbo]")
+    assert Patch.provides_etree
+
+
+# ------------------------------------------------------------------ real data
+
+
+@pytest.mark.slow
+def test_every_shared_mesh_and_matrix(shared_data_dir):
+    manifest = json.loads((shared_data_dir / "manifest.json").read_text())
+    files = [entry["file"] for entry in manifest.get("meshes", []) + manifest.get("suitesparse", [])]
+    if not files:  # fall back to the folder listing
+        files = [str(p.relative_to(shared_data_dir)) for p in sorted(shared_data_dir.glob("*/*"))
+                 if p.suffix in (".obj", ".gz")]
+    assert files
+    for name in files:
+        spec = f"file:{shared_data_dir / name}" + ("[matrix=graph]" if name.endswith(".obj") else "")
+        case = load(spec)
+        graph = symmetric_graph(case.A)
+        ordering = create("patch").compute(graph, coords=case.coords)
+        assert_nested_dissection(graph, ordering)
