@@ -548,10 +548,3 @@ def _schedule(units: list[Unit], executor, config: RunConfig, on_cell, on_start)
             drain(config.jobs - 1)
             running.add(executor.submit(unit, config, config.jobs, on_cell, on_start))
     drain(0)
-
-
-def median_by_cell(frame, columns=("t_order_s", "nnz_L", "flops")):
-    """Median over repeats of each cell's ok rows (for summaries and comparisons)."""
-    ok = frame[frame["status"] == "ok"]
-    cols = [c for c in columns if c in ok.columns]
-    return ok.groupby(["dataset", "ordering", "backend"], sort=True)[cols].median().reset_index()

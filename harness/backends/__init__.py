@@ -8,7 +8,6 @@ time it measured with the right clock. :meth:`NumericBackend.run` drives them th
 
 from __future__ import annotations
 
-import time
 from typing import ClassVar
 
 import numpy as np
@@ -112,14 +111,6 @@ class NumericBackend(Backend):
             return out
         finally:
             self.release()
-
-
-def perf_time(fn, *args, **kwargs):
-    """Call fn and return (result, seconds) measured with perf_counter (CPU back-ends)."""
-    t0 = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - t0
-
 
 def create(spec) -> Backend:
     return registry.create(spec)
