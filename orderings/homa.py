@@ -34,7 +34,7 @@ What was measured about the reference (homapy 0.1.0, on this project's 2-core CP
   calls there: CHOLMOD imported afterwards factorized a 40k-vertex grid 16x slower, on MKL, while
   threadpoolctl reported OpenBLAS. Libraries loaded before keep their own BLAS (Python loads
   extensions with RTLD_NOW), so numeric back-ends must be imported before this ordering runs.
-* It logs at info level to stdout (spdlog, no switch to silence it); :func:`_stdout_captured`
+* It logs at info level to stdout (spdlog, no switch to silence it); :func:`~permbench.harness.native_io.c_stdout_captured`
   diverts that log for the duration of the call and the statistics it prints (patch count, levels,
   separator size, its own stage times) become the ordering's extras.
 """
@@ -51,13 +51,13 @@ import importlib.util
 import os
 import re
 import sys
-import tempfile
 import types
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..harness.case import MatrixCase, Ordering
+from ..harness.native_io import c_stdout_captured
 from . import OrderingBase, register
 
 INSTALL_HINT = "pip install 'permbench[reference]'"
@@ -221,29 +221,6 @@ def _openmp_threads(omp, threads: int):
         omp.omp_set_num_threads(before)
 
 
-@contextlib.contextmanager
-def _stdout_captured():
-    """Send file descriptor 1 to a temporary file for the duration; yield a list that gets its text.
-
-    The reference's C++ logger writes there, below Python's ``sys.stdout``. Not thread-safe: other
-    threads printing meanwhile are captured too (the harness runs one ordering per process).
-    """
-    captured: list[str] = []
-    libc = ctypes.CDLL(None)
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 1)
-        try:
-            yield captured
-        finally:
-            libc.fflush(None)  # C stdio buffers must reach the file before fd 1 goes back
-            os.dup2(saved, 1)
-            os.close(saved)
-            log.seek(0)
-            captured.append(log.read().decode(errors="replace"))
-
-
 #: extras key -> (pattern in the reference's log, conversion). Times are printed in ms.
 _LOG_STATS = {
     "n_patches": (r"(?:patches=|-> )(\d+)(?: patches| time=)", int),
@@ -361,7 +338,7 @@ class Homa(OrderingBase):
         if not ok:
             raise ValueError(f"homa: {reason}")
         options = self.options(homapy)
-        with _openmp_threads(_openmp(homapy.__file__), self.p["threads"]) as threads, _stdout_captured() as log:
+        with _openmp_threads(_openmp(homapy.__file__), self.p["threads"]) as threads, c_stdout_captured() as log:
             perm, etree = homapy.compute_ordering(graph, options)
         extras = {"threads": threads, **parse_log(log[0])}
         if not self.p["compute_etree"]:

@@ -46,5 +46,21 @@ def register_plugin():
 
 
 @pytest.fixture
+def plugins(register_plugin):
+    """Register the test plug-ins in this process for one test; returns the module to hand to children."""
+    import importlib
+
+    from permbench import datasets, orderings
+    from permbench.harness import backends
+
+    module = importlib.import_module("plugins_for_tests")
+    for registry, classes in ((datasets.registry, module.DATASETS), (orderings.registry, module.ORDERINGS),
+                              (backends.registry, module.BACKENDS)):
+        for cls in classes:
+            register_plugin(registry, cls)
+    return [module.MODULE]
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(12345)

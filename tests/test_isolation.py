@@ -5,7 +5,6 @@ parent's sys.path reaches them, as with multiprocessing's spawn), CLI runs throu
 """
 
 import errno
-import importlib
 import os
 import signal
 import subprocess
@@ -24,16 +23,6 @@ from permbench.harness.results import merge, read_fragments
 
 TESTS = Path(__file__).resolve().parent
 PERMBENCH = Path(sys.executable).with_name("permbench")
-
-
-@pytest.fixture
-def plugins(register_plugin):
-    module = importlib.import_module("plugins_for_tests")
-    for registry, classes in ((datasets.registry, module.DATASETS), (orderings.registry, module.ORDERINGS),
-                              (backends.registry, module.BACKENDS)):
-        for cls in classes:
-            register_plugin(registry, cls)
-    return [module.MODULE]
 
 
 def run(tmp_path, plugins, **kw):

@@ -4,7 +4,6 @@ Every cell runs in a spawned child, so the test plug-ins live in an importable m
 (tests/plugins_for_tests.py) that the children import too.
 """
 
-import importlib
 import json
 
 import pytest
@@ -12,17 +11,6 @@ import pytest
 from permbench import datasets, orderings
 from permbench.harness import backends, runner
 from permbench.harness.results import merge, read_fragments, read_results
-
-
-@pytest.fixture
-def plugins(register_plugin):
-    """Register the test plug-ins in this process for one test; returns the module to hand to children."""
-    module = importlib.import_module("plugins_for_tests")
-    for registry, classes in ((datasets.registry, module.DATASETS), (orderings.registry, module.ORDERINGS),
-                              (backends.registry, module.BACKENDS)):
-        for cls in classes:
-            register_plugin(registry, cls)
-    return [module.MODULE]
 
 
 def run(tmp_path, plugins, **kw):

@@ -65,14 +65,13 @@ import importlib.metadata
 import importlib.util
 import os
 import re
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from ..native_io import c_stdout_captured
 from . import NotSPD, NumericBackend, register
 
 INSTALL_HINT = "pip install 'permbench[mkl]'"
@@ -192,28 +191,6 @@ def upper_csr(A: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise NotSPD(f"pardiso: row {int(missing[0])} (0-based) has no diagonal entry "
                      "(a zero diagonal: not positive definite)")
     return ia, ja, source
-
-
-@contextlib.contextmanager
-def c_stdout_captured():
-    """Send file descriptor 1 to a temporary file for the duration; yield a list that gets its text.
-
-    PARDISO prints its statistics with C stdio, below Python's ``sys.stdout``.
-    """
-    captured: list[str] = []
-    libc = ctypes.CDLL(None)
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with tempfile.TemporaryFile() as log:
-        os.dup2(log.fileno(), 1)
-        try:
-            yield captured
-        finally:
-            libc.fflush(None)  # C buffers must reach the file before fd 1 goes back
-            os.dup2(saved, 1)
-            os.close(saved)
-            log.seek(0)
-            captured.append(log.read().decode(errors="replace"))
 
 
 def parse_phase11_log(text: str) -> dict:
