@@ -31,3 +31,23 @@ def c_stdout_captured():
             os.close(saved)
             log.seek(0)
             captured.append(log.read().decode(errors="replace"))
+
+
+def load_system_library(stem: str, fallback: str, package: str):
+    """The system's ``lib<stem>`` via ctypes, or an OSError saying which Debian package provides it."""
+    import ctypes.util
+
+    name = ctypes.util.find_library(stem) or fallback
+    try:
+        return ctypes.CDLL(name)
+    except OSError as err:
+        raise OSError(f"library {name} not found: install {package}") from err
+
+
+def library_status(loader) -> tuple[bool, str]:
+    """(ok, reason) of a cached library loader, for plug-ins' ``check()``: availability as data."""
+    try:
+        loader()
+    except OSError as err:
+        return False, str(err)
+    return True, ""

@@ -9,12 +9,12 @@ for its local blocks.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import numpy as np
 import scipy.sparse as sp
 
 from ..harness.case import Ordering
+from ..harness.native_io import library_status, load_system_library
 from ..harness.provenance import library_file_version
 from . import OrderingBase, register
 
@@ -25,11 +25,7 @@ _STATUS = {-1: "out of memory", -2: "invalid matrix", -3: "integer overflow"}
 
 @functools.lru_cache(maxsize=1)
 def _libamd():
-    name = ctypes.util.find_library("amd") or "libamd.so.2"
-    try:
-        lib = ctypes.CDLL(name)
-    except OSError as err:
-        raise OSError(f"SuiteSparse AMD library not found ({name}): install libsuitesparse-dev") from err
+    lib = load_system_library("amd", "libamd.so.2", "libsuitesparse-dev")
     fn = lib.amd_l_order
     i64p = np.ctypeslib.ndpointer(np.int64, flags="C_CONTIGUOUS")
     f64p = np.ctypeslib.ndpointer(np.float64, flags="C_CONTIGUOUS")
@@ -38,22 +34,28 @@ def _libamd():
     return lib
 
 
-def amd_order(graph: sp.csr_matrix, dense: float = 10.0, aggressive: bool = True) -> np.ndarray:
-    """AMD permutation (new -> old) of a symmetric pattern given as CSR (diagonal ignored)."""
+def minimum_degree_order(order_fn, graph: sp.csr_matrix, dense: float, aggressive: bool, *extra) -> np.ndarray:
+    """Call SuiteSparse's ``amd_l_order`` or ``camd_l_order`` (same arguments; CAMD adds its
+    constraint array as ``extra``) on a symmetric CSR pattern; returns the perm (new -> old)."""
     n = graph.shape[0]
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     indptr = np.ascontiguousarray(graph.indptr, dtype=np.int64)
     indices = np.ascontiguousarray(graph.indices, dtype=np.int64)
     perm = np.empty(n, dtype=np.int64)
-    control = np.zeros(_AMD_CONTROL, dtype=np.float64)
+    control = np.zeros(_AMD_CONTROL, dtype=np.float64)  # CAMD's Control/Info have the same layout
     control[_AMD_DENSE] = dense
     control[_AMD_AGGRESSIVE] = 1.0 if aggressive else 0.0
     info = np.zeros(_AMD_INFO, dtype=np.float64)
-    status = _libamd().amd_l_order(n, indptr, indices, perm, control, info)
+    status = order_fn(n, indptr, indices, perm, control, info, *extra)
     if status < 0:
-        raise RuntimeError(f"amd_l_order failed: {_STATUS.get(int(status), status)}")
+        raise RuntimeError(f"{order_fn.__name__} failed: {_STATUS.get(int(status), status)}")
     return perm
+
+
+def amd_order(graph: sp.csr_matrix, dense: float = 10.0, aggressive: bool = True) -> np.ndarray:
+    """AMD permutation (new -> old) of a symmetric pattern given as CSR (diagonal ignored)."""
+    return minimum_degree_order(_libamd().amd_l_order, graph, dense, aggressive)
 
 
 @register
@@ -65,11 +67,7 @@ class AMD(OrderingBase):
 
     @classmethod
     def check(cls):
-        try:
-            _libamd()
-        except OSError as err:
-            return False, str(err)
-        return True, ""
+        return library_status(_libamd)
 
     def library_versions(self):
         _libamd()

@@ -101,11 +101,13 @@ class Patch(OrderingBase):
 
     @classmethod
     def check(cls):
-        from .camd import camd_available
-        from .metis_sep import metis_available
-        from ..amd import AMD
+        from ...harness.native_io import library_status
+        from ..amd import _libamd
+        from .camd import _libcamd
+        from .metis_sep import _libmetis
 
-        for ok, reason in (AMD.check(), camd_available(), metis_available()):
+        for loader in (_libamd, _libcamd, _libmetis):
+            ok, reason = library_status(loader)
             if not ok:
                 return False, reason
         return True, ""

@@ -9,10 +9,11 @@ separators, so the ``direct`` separator policy uses the system METIS (Debian's 5
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
 import numpy as np
+
+from ...harness.native_io import load_system_library
 
 _NOPTIONS = 40
 _OPTION_SEED = 8
@@ -21,11 +22,7 @@ _OK = 1
 
 @functools.lru_cache(maxsize=1)
 def _libmetis():
-    name = ctypes.util.find_library("metis") or "libmetis.so.5"
-    try:
-        lib = ctypes.CDLL(name)
-    except OSError as err:
-        raise OSError(f"METIS library not found ({name}): install libmetis-dev") from err
+    lib = load_system_library("metis", "libmetis.so.5", "libmetis-dev")
     i32p = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
     lib.METIS_SetDefaultOptions.argtypes = [i32p]
     lib.METIS_SetDefaultOptions.restype = ctypes.c_int
@@ -34,14 +31,6 @@ def _libmetis():
                    ctypes.POINTER(ctypes.c_int32), i32p]
     fn.restype = ctypes.c_int
     return lib
-
-
-def metis_available() -> tuple[bool, str]:
-    try:
-        _libmetis()
-    except OSError as err:
-        return False, str(err)
-    return True, ""
 
 
 def vertex_separator(xadj: np.ndarray, adjncy: np.ndarray, seed: int = 0,

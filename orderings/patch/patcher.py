@@ -13,7 +13,9 @@ import scipy.sparse as sp
 
 
 @numba.njit(cache=True)
-def _bfs_sweep(indptr, indices, patch_size):
+def _bfs_grow(indptr, indices, label, patch_size):
+    """Sweep vertex ids in increasing order; each unassigned vertex seeds a breadth-first growth
+    claiming unassigned neighbours of its own ``label`` until the piece holds ``patch_size``."""
     n = indptr.shape[0] - 1
     patch_of = np.full(n, -1, dtype=np.int32)
     queue = np.empty(n, dtype=np.int64)
@@ -22,6 +24,7 @@ def _bfs_sweep(indptr, indices, patch_size):
         if patch_of[seed] != -1:
             continue
         patch_of[seed] = n_patches
+        lab = label[seed]
         head, tail, size = 0, 1, 1
         queue[0] = seed
         while head < tail and size < patch_size:
@@ -29,7 +32,7 @@ def _bfs_sweep(indptr, indices, patch_size):
             head += 1
             for p in range(indptr[v], indptr[v + 1]):
                 u = indices[p]
-                if patch_of[u] == -1:
+                if patch_of[u] == -1 and label[u] == lab:
                     patch_of[u] = n_patches
                     queue[tail] = u
                     tail += 1
@@ -44,39 +47,14 @@ def bfs_patches(graph: sp.csr_matrix, patch_size: int) -> tuple[np.ndarray, int]
     """The reference's deterministic patcher: sweep vertex ids in increasing order; each unassigned
     vertex seeds a breadth-first growth that claims unassigned neighbours until the patch holds
     ``patch_size`` vertices (late patches can be small fragments)."""
-    return _bfs_sweep(graph.indptr, graph.indices, max(1, int(patch_size)))
-
-
-@numba.njit(cache=True)
-def _split_components(indptr, indices, label):
-    """Relabel so that every label class is connected: BFS inside each class."""
-    n = indptr.shape[0] - 1
-    out = np.full(n, -1, dtype=np.int32)
-    queue = np.empty(n, dtype=np.int64)
-    n_out = 0
-    for seed in range(n):
-        if out[seed] != -1:
-            continue
-        out[seed] = n_out
-        lab = label[seed]
-        head, tail = 0, 1
-        queue[0] = seed
-        while head < tail:
-            v = queue[head]
-            head += 1
-            for p in range(indptr[v], indptr[v + 1]):
-                u = indices[p]
-                if out[u] == -1 and label[u] == lab:
-                    out[u] = n_out
-                    queue[tail] = u
-                    tail += 1
-        n_out += 1
-    return out, n_out
+    one_class = np.zeros(graph.shape[0], dtype=np.int8)
+    return _bfs_grow(graph.indptr, graph.indices, one_class, max(1, int(patch_size)))
 
 
 def split_disconnected(graph: sp.csr_matrix, label: np.ndarray) -> tuple[np.ndarray, int]:
     """Split every class of ``label`` into its connected pieces (new ids in order of first vertex)."""
-    return _split_components(graph.indptr, graph.indices, np.ascontiguousarray(label))
+    n = graph.shape[0]
+    return _bfs_grow(graph.indptr, graph.indices, np.ascontiguousarray(label), max(1, n))
 
 
 @numba.njit(cache=True)
