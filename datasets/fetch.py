@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..harness.case import InputError
+from ..harness.provenance import sha256_file
 
 ENV_CACHE = "PERMBENCH_CACHE_DIR"
 ENV_MIRROR = "PERMBENCH_DATA_DIR"
@@ -181,14 +182,6 @@ def source_url(source: str, *parts: str) -> str:
 
 
 # ------------------------------------------------------------------------------------ checksums
-
-
-def sha256_file(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def git_blob_sha1(path) -> str:

@@ -10,10 +10,10 @@ since the spec names only the path.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from ..harness.case import InputError, MatrixCase
+from ..harness.provenance import sha256_file
 from ..harness.specs import SpecError
 from . import matrix_case, register
 from .builders import graph_system_from_pattern
@@ -30,11 +30,7 @@ from .readers import (
 
 
 def file_digest(path: Path) -> dict:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return {"file_bytes": path.stat().st_size, "file_sha256": digest.hexdigest()}
+    return {"file_bytes": path.stat().st_size, "file_sha256": sha256_file(path)}
 
 
 @register

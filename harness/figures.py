@@ -22,7 +22,6 @@ written without timestamps (``report.save``), so the same result files give byte
 from __future__ import annotations
 
 import glob
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ import pandas as pd  # noqa: E402
 
 from . import suites  # noqa: E402
 from .report import STYLE, color_of, fig_breakdown, fig_relative_fill, fig_time_vs_n, save  # noqa: E402
+from .provenance import sha256_file  # noqa: E402
 from .results import read_results  # noqa: E402
 
 #: matplotlib's own defaults (not the machine's matplotlibrc), then the project's style.
@@ -130,14 +130,6 @@ def resolve(patterns) -> list[Path]:
     for pattern in patterns:
         found.update(p for p in glob.glob(pattern) if Path(p).is_file())
     return [Path(p) for p in sorted(found)]
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_frames(paths: list[Path]) -> pd.DataFrame:
@@ -444,9 +436,9 @@ def write_sidecar(out_dir: Path, name: str, spec: FigureSpec, inputs: list[Path]
     sidecar = {
         "figure": name,
         "description": spec.description,
-        "inputs": [{"path": p.as_posix(), "sha256": sha256_of(p), "bytes": p.stat().st_size} for p in inputs],
+        "inputs": [{"path": p.as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size} for p in inputs],
         "rows_read": rows,
-        "outputs": {f.name: sha256_of(f) for f in files},
+        "outputs": {f.name: sha256_file(f) for f in files},
         "matplotlib": matplotlib.__version__,
     }
     path = out_dir / f"{name}.json"

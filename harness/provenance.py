@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -14,6 +15,15 @@ import permbench
 _PACKAGES = ["numpy", "scipy", "numba", "pandas", "pyarrow", "pymetis", "scikit-sparse", "threadpoolctl",
              "nvmath-python", "cupy-cuda12x", "cupy-cuda13x", "nvidia-cudss-cu12", "nvidia-cudss-cu13", "homapy",
              "mkl", "trimesh", "meshio"]
+
+
+def sha256_file(path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (fetch verification, file datasets, figure sidecars)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def loaded_libraries(*needles: str) -> dict[str, str]:
