@@ -86,7 +86,7 @@ def _noop(*_args, **_kwargs):
     return None
 
 
-def _warm_up(ordering, case: MatrixCase, step) -> float:
+def _warm_up(ordering, case: MatrixCase, step, threads: int = 1) -> float:
     """Call the ordering and the symbolic analysis once on a small grid, untimed by the row.
 
     Every unit starts in a fresh interpreter, so without this each t_order_s would include the
@@ -111,7 +111,7 @@ def _warm_up(ordering, case: MatrixCase, step) -> float:
             coords = np.zeros((k * k, case.coords.shape[1]))
             coords[:, : min(2, coords.shape[1])] = xy[:, : min(2, coords.shape[1])]
         try:
-            perm = validate_perm(ordering.compute(graph, coords=coords, seed=0).perm, k * k)
+            perm = validate_perm(ordering.compute(graph, coords=coords, seed=0, threads=threads).perm, k * k)
         except Exception:
             perm = np.arange(k * k)
     try:
@@ -122,10 +122,11 @@ def _warm_up(ordering, case: MatrixCase, step) -> float:
 
 
 def run_group(unit: Unit, case: MatrixCase, graph, config: RunConfig, emit=None, step=None,
-              todo: dict[str, list[int]] | None = None) -> list[dict]:
+              todo: dict[str, list[int]] | None = None, threads: int = 1) -> list[dict]:
     """Execute one unit on a loaded case; never raises for a cell.
 
-    ``todo`` maps each back-end to the repeats still to run (default: all). Every finished row is
+    ``todo`` maps each back-end to the repeats still to run (default: all); ``threads`` is the
+    cell's thread budget, handed to the ordering as to every back-end. Every finished row is
     passed to ``emit`` at once; ``step`` is told what starts next (for the timeout and the reason
     of a failure). Returns the rows.
     """
@@ -163,7 +164,7 @@ def run_group(unit: Unit, case: MatrixCase, graph, config: RunConfig, emit=None,
             out(dict(base_row(unit, b, r), **base, status="skipped", reason=f"ordering {ordering.name}: {reason}"))
         return rows
     if config.warmup:
-        base["t_warmup_s"] = _warm_up(ordering, case, step)
+        base["t_warmup_s"] = _warm_up(ordering, case, step, threads)
     if ordering.native:
         return _run_native(unit, case, graph, backends, pending, base, out, step)
     coords = case.coords if case.coords is not None and len(case.coords) == case.n else None
@@ -175,7 +176,7 @@ def run_group(unit: Unit, case: MatrixCase, graph, config: RunConfig, emit=None,
         row_base = dict(base)
         try:
             t0 = time.perf_counter()
-            result = ordering.compute(graph, coords=coords, seed=config.seed + repeat)
+            result = ordering.compute(graph, coords=coords, seed=config.seed + repeat, threads=threads)
             t_order = time.perf_counter() - t0
             perm = validate_perm(result.perm, case.n, who=unit.ordering)
             t0 = time.perf_counter()
@@ -403,4 +404,4 @@ def unit_main(payload, emit, step) -> None:
         emit(("row", dict(row, threads=threads, concurrent_jobs=concurrency, peak_rss_bytes=peak,
                           thread_info=thread_info)))
 
-    run_group(unit, case, graph, config, emit=send, step=step, todo=todo)
+    run_group(unit, case, graph, config, emit=send, step=step, todo=todo, threads=threads)

@@ -1,7 +1,8 @@
 """The registry of ordering strategies: one file per ordering, registered with ``@register``.
 
 An ordering sees only the symmetric, diagonal-free CSR graph of the matrix (built once by the
-harness) and, when the dataset has them, one coordinate row per vertex. It returns an
+harness) and, when the dataset has them, one coordinate row per vertex, plus the cell's thread
+budget (``threads``). It returns an
 :class:`~permbench.harness.case.Ordering`; the harness times ``compute`` and validates the
 permutation the same way for every entry.
 """
@@ -38,12 +39,18 @@ class OrderingBase(Plugin):
     provides_etree = False
     #: True for the solver's own ordering, computed inside the back-end (see ``native``).
     native = False
+    #: False when the permutation can change from call to call with more than one thread
+    #: (shown in ``orderings list`` and in every row's ``deterministic`` column).
+    deterministic = True
 
     def supports(self, case: MatrixCase) -> tuple[bool, str]:
         """Whether this ordering applies to ``case``; the reason is recorded when it does not."""
         return True, ""
 
-    def compute(self, graph: sp.csr_matrix, *, coords: np.ndarray | None = None, seed: int = 0) -> Ordering:
+    def compute(self, graph: sp.csr_matrix, *, coords: np.ndarray | None = None, seed: int = 0,
+                threads: int = 1) -> Ordering:
+        """Order ``graph``. ``threads`` is the cell's thread budget (``--threads``), the same for
+        every ordering and back-end of a run; an ordering that can use threads uses exactly these."""
         raise NotImplementedError
 
 

@@ -32,7 +32,7 @@ class CholmodOrdering(OrderingBase):
 
         return {"scikit-sparse": importlib.metadata.version("scikit-sparse"), "cholmod": cholmod_version()}
 
-    def compute(self, graph, *, coords=None, seed=0):
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
         from sksparse import cholmod
 
         n = graph.shape[0]

@@ -73,5 +73,5 @@ class AMD(OrderingBase):
         _libamd()
         return {"amd": library_file_version("libamd") or "unknown"}
 
-    def compute(self, graph, *, coords=None, seed=0):
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
         return Ordering(amd_order(graph, self.p["dense"], self.p["aggressive"]))

@@ -264,6 +264,8 @@ class Homa(OrderingBase):
     description = "the C++ reference of the patch ordering (homapy 0.1.0, Zarebavani et al. 2026)"
     requires = ("homapy",)
     provides_etree = True
+    # Its greedy patcher claims vertices racily with more than one thread on large graphs.
+    deterministic = False
     # The reference's options (homapy.Options) with its defaults, except compute_etree (see below).
     params = {
         # Largest patch, in vertices (DESIGN §4 step 0).
@@ -288,8 +290,6 @@ class Homa(OrderingBase):
         # The reference's default is False; True returns the ND tree that cuDSS needs to run at
         # full speed with a user permutation (DESIGN §6), with the same fill.
         "compute_etree": True,
-        # OpenMP threads; 0 leaves the runtime's own setting (OMP_NUM_THREADS, set per cell).
-        "threads": 0,
     }
     choices = {
         "separator_method": ("quotient", "direct", "auto"),
@@ -328,17 +328,16 @@ class Homa(OrderingBase):
 
     def options(self, homapy):
         """The reference's Options object for these parameters."""
-        skip = ("threads",)
-        return homapy.Options(**{k: v for k, v in self.p.items() if k not in skip})
+        return homapy.Options(**self.p)
 
-    def compute(self, graph, *, coords=None, seed=0):
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
         homapy = _homapy_once()
         # The harness's graph has no diagonal, so nnz == 0 is the cheap test; supports() does the full one.
         ok, reason = (False, NO_EDGES) if graph.nnz == 0 else self._supports_size_and_patcher(graph.nnz)
         if not ok:
             raise ValueError(f"homa: {reason}")
         options = self.options(homapy)
-        with _openmp_threads(_openmp(homapy.__file__), self.p["threads"]) as threads, c_stdout_captured() as log:
+        with _openmp_threads(_openmp(homapy.__file__), threads) as threads, c_stdout_captured() as log:
             perm, etree = homapy.compute_ordering(graph, options)
         extras = {"threads": threads, **parse_log(log[0])}
         if not self.p["compute_etree"]:

@@ -21,7 +21,7 @@ class Metis(OrderingBase):
 
         return {"pymetis": pymetis.version, "metis": BUNDLED_METIS}
 
-    def compute(self, graph, *, coords=None, seed=0):
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
         import pymetis
 
         options = pymetis.Options(seed=self.p["seed"]) if self.p["seed"] >= 0 else None

@@ -15,5 +15,5 @@ class Native(OrderingBase):
     native = True
     description = "the back-end's own ordering (cuDSS reordering, CHOLMOD default, PARDISO iparm[1])"
 
-    def compute(self, graph, *, coords=None, seed=0):
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
         raise TypeError("the native ordering is computed by the back-end, not by permbench")

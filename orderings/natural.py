@@ -11,5 +11,5 @@ class Natural(OrderingBase):
     name = "natural"
     description = "identity permutation (the matrix as given)"
 
-    def compute(self, graph, *, coords=None, seed=0):
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
         return Ordering(np.arange(graph.shape[0], dtype=np.int64))

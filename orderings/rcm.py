@@ -17,5 +17,5 @@ class RCM(OrderingBase):
 
         return {"scipy": scipy.__version__}
 
-    def compute(self, graph, *, coords=None, seed=0):
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
         return Ordering(reverse_cuthill_mckee(graph, symmetric_mode=True).astype(np.int64))

@@ -56,7 +56,7 @@ class BrokenDataset(datasets.DatasetBase):
 class Exploding(orderings.OrderingBase):
     name = "test-exploding"
 
-    def compute(self, graph, *, coords=None, seed=0):
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
         raise RuntimeError("kaboom")
 
 
@@ -64,7 +64,7 @@ class Exploding(orderings.OrderingBase):
 class NotABijection(orderings.OrderingBase):
     name = "test-duplicate"
 
-    def compute(self, graph, *, coords=None, seed=0):
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
         perm = np.arange(graph.shape[0])
         perm[0] = 1
         return Ordering(perm)
@@ -84,7 +84,7 @@ class Stamp(orderings.OrderingBase):
     params = {"seconds": 0.0}
     warmup = False
 
-    def compute(self, graph, *, coords=None, seed=0):
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
         time.sleep(self.p["seconds"])
         return Ordering(np.arange(graph.shape[0])[::-1].copy(),
                         extras={"seed": seed, "pid": os.getpid(), "time_ns": time.time_ns()})
@@ -99,7 +99,7 @@ class Crash(orderings.OrderingBase):
     choices = {"how": ("abort", "segv")}
     warmup = False
 
-    def compute(self, graph, *, coords=None, seed=0):
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
         if self.p["how"] == "segv":
             import ctypes
 
@@ -115,7 +115,7 @@ class Sleep(orderings.OrderingBase):
     params = {"seconds": 60.0}
     warmup = False
 
-    def compute(self, graph, *, coords=None, seed=0):
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
         grandchild = subprocess.Popen(["sleep", str(self.p["seconds"])])
         piddir = os.environ.get("PERMBENCH_TEST_PIDDIR")
         if piddir:
@@ -133,7 +133,7 @@ class Hog(orderings.OrderingBase):
     params = {"mib": 4096}
     warmup = False
 
-    def compute(self, graph, *, coords=None, seed=0):
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
         blocks = []
         for _ in range(self.p["mib"] // 64):
             blocks.append(np.ones(64 * 2**20 // 8))

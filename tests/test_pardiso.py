@@ -183,7 +183,7 @@ HOMA_THEN_PARDISO = textwrap.dedent("""
     A = (sp.kronsum(T, T) + sp.identity(k * k)).tocsr()
     pardiso, cholmod = backends.create("pardiso"), backends.create("cholmod")
     pardiso.available(); cholmod.available()  # the child's order: back-ends before the ordering
-    result = orderings.create("homa[threads=1]").compute(symmetric_graph(A))
+    result = orderings.create("homa").compute(symmetric_graph(A), threads=1)
     rows = [b.run(MatrixCase("g", A), result.perm, result, None)["residual"] for b in (pardiso, cholmod)]
     print(json.dumps(rows))
 """)

@@ -138,7 +138,7 @@ class Patch(OrderingBase):
             "camd": library_file_version("libcamd") or "unknown",
         }
 
-    def compute(self, graph, *, coords=None, seed=0) -> Ordering:
+    def compute(self, graph, *, coords=None, seed=0, threads=1) -> Ordering:
         s = self.settings()
         return patch_order(
             graph, coords,
