@@ -29,6 +29,8 @@ class MatrixCase:
     coords: np.ndarray | None = None  # (n_vertices, d) when the matrix comes from a mesh
     faces: np.ndarray | None = None  # (n_faces, 3) triangles or (n_cells, 4) tetrahedra
     meta: dict = field(default_factory=dict)
+    #: The symmetric, diagonal-free graph of A, once the harness has built it (timed: t_graph_s).
+    graph: sp.csr_matrix | None = None
 
     @property
     def n(self) -> int:

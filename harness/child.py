@@ -140,7 +140,7 @@ def run_group(unit: Unit, case: MatrixCase, graph, config: RunConfig, emit=None,
     step = step or _noop
     todo = todo or {b: list(range(config.repeat)) for b in unit.backends}
     pending = [(r, b) for r in range(config.repeat) for b in unit.backends if r in todo.get(b, ())]
-    base = {"t_graph_s": unit.t_graph_s}
+    base = {"t_graph_s": unit.t_graph_s, "t_graph_cpu_s": unit.t_graph_cpu_s}
     try:
         ordering = ordering_registry.create(unit.ordering)
         backends = {b: backend_registry.create(b) for b in unit.backends}
@@ -175,9 +175,9 @@ def run_group(unit: Unit, case: MatrixCase, graph, config: RunConfig, emit=None,
         step({"name": f"ordering {unit.ordering} (repeat {repeat})", "kind": "ordering", "repeat": repeat})
         row_base = dict(base)
         try:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             result = ordering.compute(graph, coords=coords, seed=config.seed + repeat, threads=threads)
-            t_order = time.perf_counter() - t0
+            t_order, cpu_order = time.perf_counter() - t0, time.process_time() - c0
             perm = validate_perm(result.perm, case.n, who=unit.ordering)
             t0 = time.perf_counter()
             symbolic = symbolic_factor(graph, perm)
@@ -189,7 +189,7 @@ def run_group(unit: Unit, case: MatrixCase, graph, config: RunConfig, emit=None,
                 out(dict(base_row(unit, b, repeat), **row_base, status=_failure_status(err), reason=reason,
                          ordering_extras=extras))
             continue
-        row_base.update(t_order_s=t_order, t_symbolic_s=t_symbolic,
+        row_base.update(t_order_s=t_order, t_order_cpu_s=cpu_order, t_symbolic_s=t_symbolic,
                         ordering_extras=json.dumps(result.extras, sort_keys=True, default=str),
                         **symbolic_metrics(symbolic))
         for b in names:
@@ -244,24 +244,45 @@ def _run_native(unit, case, graph, backends, pending, base, out, step) -> list[d
             out(rows[-1])
             continue
         row.setdefault("t_order_s", float("nan"))
-        rows.append(_finish_row(row, metrics, backend))
+        rows.append(_finish_row(row, metrics, backend, native=True))
         out(rows[-1])
     return rows
 
 
-def _finish_row(row: dict, metrics: dict, backend) -> dict:
+def _finish_row(row: dict, metrics: dict, backend, native: bool = False) -> dict:
     extras = metrics.pop("extras", {})
     row.update(metrics)
     row["backend_extras"] = json.dumps(extras, sort_keys=True, default=str)
     row["backend_provenance"] = _backend_provenance(backend)
     row["status"], row["reason"] = "ok", ""
     if backend.numeric:
-        order = row.get("t_order_s")
-        order = 0.0 if order is None or order != order else order  # native: inside t_analyze_s
-        row["t_total_s"] = order + row["t_analyze_s"] + row["t_factor_s"] + row["t_solve_s"]
-        row["t_total_k_s"] = (order + row["t_analyze_s"] + row.get("t_factor_sum_s", row["t_factor_s"])
-                              + row.get("t_solve_sum_s", row["t_solve_s"]))
+        row.update(totals(row, native))
     return row
+
+
+def totals(row: dict, native: bool) -> dict:
+    """The one definition of a total (README, "What a total counts"): everything a user pays from
+    the matrix as given. For a user ordering: graph build + ordering + what the back-end derives
+    from it (t_tree_s) + analysis + factorization + solve. For a solver's own ordering (native)
+    its phases only: it builds its graph inside them (t_graph_s is then recorded, not added).
+    A phase that did not happen counts 0; a native reordering inside the analysis is NaN.
+    ``t_total_k_s`` is the same with all k factorizations and solves. ``cpu_util`` is the CPU
+    time of the counted phases over their wall time (a native back-end's CPU time of its
+    reordering is inside that of its analysis call)."""
+
+    def value(name):
+        v = row.get(name)
+        return 0.0 if v is None or v != v else float(v)
+
+    once = ("order", "tree", "analyze") if native else ("graph", "order", "tree", "analyze")
+    head = sum(value(f"t_{p}_s") for p in once)
+    wall = head + value("t_factor_s") + value("t_solve_s")
+    timed = [p for p in once + ("factor", "solve") if value(f"t_{p}_s") > 0 and not (native and p == "order")]
+    cpu = [row.get(f"t_{p}_cpu_s") for p in timed]
+    known = all(c is not None and c == c for c in cpu)
+    return {"t_total_s": wall,
+            "t_total_k_s": head + row.get("t_factor_sum_s", value("t_factor_s")) + row.get("t_solve_sum_s", value("t_solve_s")),
+            "cpu_util": sum(cpu) / wall if wall > 0 and known else float("nan")}
 
 
 def _run_backend(unit, backend, name, repeat, case, perm, result, symbolic, row_base, config) -> dict:
@@ -337,15 +358,15 @@ def prepare_main(payload, emit, step) -> None:
         case = dataset_registry.create(name).load()
         case.name = name
         step({"name": f"graph of {name}", "kind": "load"})
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         graph = symmetric_graph(case.A)
-        t_graph = time.perf_counter() - t0
+        t_graph, cpu_graph = time.perf_counter() - t0, time.process_time() - c0
         step({"name": f"cache {name}", "kind": "load"})
         save_case(Path(cache_dir), case, graph, t_graph)
     except Exception as err:
         emit(("failed", _failure_status(err), f"dataset {name}: {_error_text(err)}"))
         return
-    emit(("prepared", {"t_graph_s": t_graph, "fields": dataset_fields(case)}))
+    emit(("prepared", {"t_graph_s": t_graph, "t_graph_cpu_s": cpu_graph, "fields": dataset_fields(case)}))
 
 
 def _backend_provenance(backend) -> str:
@@ -391,10 +412,11 @@ def unit_main(payload, emit, step) -> None:
     else:
         case = dataset_registry.create(unit.dataset).load()
         case.name = unit.dataset
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         graph = symmetric_graph(case.A)
-        unit.t_graph_s = time.perf_counter() - t0
+        unit.t_graph_s, unit.t_graph_cpu_s = time.perf_counter() - t0, time.process_time() - c0
         unit.fields = dataset_fields(case)
+    case.graph = graph
     thread_info = None
 
     def send(row):

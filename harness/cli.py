@@ -6,7 +6,6 @@ import hashlib
 import json
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
@@ -211,59 +210,43 @@ class _RichObserver:
 
     def cell_finished(self, unit, rows):
         statuses = {row["status"] for row in rows}
-        status = next((s for s in _STATUS_ORDER if s in statuses), sorted(statuses)[0])
+        from .runner import STATUS_ORDER
+
+        status = next((s for s in STATUS_ORDER if s in statuses), sorted(statuses)[0])
         self.counts[status] = self.counts.get(status, 0) + 1
         self.progress.update(self.task, advance=1,
                              status=" ".join(f"{k}={v}" for k, v in sorted(self.counts.items())))
 
 
-#: The status a cell is counted under when its repeats differ: the worst one.
-_STATUS_ORDER = ("error", "oom", "timeout", "not_spd", "unavailable", "skipped", "ok")
+def execute_run(config, title: str = "run", wait: bool = False):
+    """Run with a progress bar; returns the runner's RunOutcome."""
+    from . import runner
 
+    def warn(text):
+        err_console.print("[yellow]warning:[/] " + escape(text), highlight=False)
 
-def execute_run(config, title: str = "run"):
-    from . import provenance, results, runner
-
-    groups = runner.plan(config)
-    started = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[status]}"), console=err_console, transient=False) as progress:
-        parts = runner.execute(config, progress=_RichObserver(progress, title), groups=groups)
-    prov = provenance.collect()
-    prov["run"] = {"datasets": config.datasets, "orderings": config.orderings, "backends": config.backends,
-                   "repeat": config.repeat, "mem_limit_bytes": config.mem_limit_bytes,
-                   "flop_limit": config.flop_limit, "seed": config.seed, "executor": config.executor,
-                   "scheduler": config.scheduler, "jobs": config.jobs, "threads": config.threads,
-                   "timeout_s": config.timeout_s, "plugins": config.plugins, "warmup": config.warmup,
-                   "isolation": "one spawned child process per (dataset, ordering) unit"}
-    prov["children"] = _children_provenance(results.read_fragments(parts, [c.cell_id for c in runner.cells_of(groups)]))
-    frame = results.merge(parts, config.out, prov, cell_ids=[c.cell_id for c in runner.cells_of(groups)])
-    return frame, time.perf_counter() - started
-
-
-def _children_provenance(frame) -> dict:
-    """Each back-end's provenance as its child reported it (the solver libraries, the BLAS they
-    loaded), and the distinct thread settings the children ran with."""
-    out: dict = {"backends": {}}
-    if "backend_provenance" in frame:
-        ok = frame.dropna(subset=["backend_provenance"])
-        for name, text in ok.groupby("backend")["backend_provenance"].first().items():
-            out["backends"][name] = json.loads(text)
-    if "thread_info" in frame:
-        out["thread_settings"] = [json.loads(t) for t in sorted(frame["thread_info"].dropna().unique())]
-    return out
+        return runner.run(config, progress=_RichObserver(progress, title), wait=wait, warn=warn)
 
 
 def dry_run_lines(config) -> list[str]:
     """Every cell of the run and what a run would do with it (nothing is executed): one line each,
-    ``STATE  dataset · ordering · backend  cell-id``, after a header with the counts."""
+    ``STATE  dataset · ordering · backend  cell-id``, after a header with the counts. States:
+    ``done``, ``stale`` (stored under an older code or library version: it would run again) and
+    ``to run``."""
     from . import runner
+    from .store import ResultStore
 
     groups = runner.plan(config)
     cells = runner.cells_of(groups)
-    states = runner.cell_states(cells, runner.parts_dir_for(config.out), config)
+    store = ResultStore(config.out, readonly=True,
+                        warn=lambda text: err_console.print("[yellow]warning:[/] " + escape(text), highlight=False))
+    states = runner.cell_states(cells, store, config)
+    counts = {w: sum(s.why == w for s in states.values()) for w in ("stale",)}
     to_run = sum(s.action == "run" for s in states.values())
-    lines = [f"{len(cells)} cells, {to_run} to run, {len(cells) - to_run} done · results: {config.out}"]
+    lines = [f"{len(cells)} cells: {len(cells) - to_run} done, {counts['stale']} stale, "
+             f"{to_run - counts['stale']} to run · results: {config.out}"]
     width = max((len(s.describe()) for s in states.values()), default=0)
     for cell in cells:
         lines.append(f"{states[cell.cell_id].describe():<{width}}  {cell.dataset} · {cell.ordering} · "
@@ -304,13 +287,26 @@ def summary_table(frame, title="summary") -> Table:
     return table, reasons.drop_duplicates(subset=["dataset", "ordering", "backend", "status"])
 
 
-def _print_summary(frame, out: Path, seconds: float):
-    table, reasons = summary_table(frame)
-    console.print(table)
-    for row in reasons.itertuples():
-        console.print(f"[yellow]{row.status}[/] " + escape(f"{row.dataset} · {row.ordering} · {row.backend}: {row.reason}"),
-                      highlight=False)
-    console.print(f"results: {out}  ({len(frame)} rows, {seconds:.1f} s)")
+def finish_run(outcome, table: bool = True):
+    """The run's table and reasons, where its results are, what is left beside them, and as the
+    last line the cells by status; exits 1 when a cell failed (error, timeout, oom)."""
+    from .store import ResultStore
+
+    if table:
+        summary, reasons = summary_table(outcome.cells)
+        console.print(summary)
+        for row in reasons.itertuples():
+            console.print(f"[yellow]{row.status}[/] " + escape(f"{row.dataset} · {row.ordering} · {row.backend}: {row.reason}"),
+                          highlight=False)
+    console.print(escape(f"results: {outcome.out}  ({len(outcome.cells)} rows of this run, {len(outcome.frame)} in the "
+                         f"file, {outcome.seconds:.1f} s)"), highlight=False)
+    left = ResultStore(outcome.out).leftovers()
+    if left:
+        console.print(escape(f"kept: {left}; re-run to resume, or `permbench clean {outcome.out}`"), highlight=False)
+    counts = outcome.status_counts()
+    console.print("cells: " + " ".join(f"{k}={v}" for k, v in sorted(counts.items())), highlight=False)
+    if outcome.failed:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -335,17 +331,20 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the expanded cell list and what a run would do with each; run nothing."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Serve datasets from this local mirror (laid out like ../shared/data, with manifest.json) instead of the network (PERMBENCH_DATA_DIR)."),
     offline: bool = typer.Option(False, "--offline", help="Never touch the network: a dataset neither in the mirror nor cached fails at once with 'not cached: NAME' (PERMBENCH_OFFLINE=1)."),
+    wait: bool = typer.Option(False, "--wait", help="If another run is writing the same --out, wait for it instead of failing."),
 ):
     """Run datasets × orderings × back-ends; with no arguments, the default suite.
 
     Each (dataset, ordering) runs in its own child process; each finished cell is saved at once.
+    The result file accumulates: cells of earlier runs into the same --out stay, a cell is
+    replaced only when it runs again. Re-running the same command resumes: done cells are
+    skipped, failed ones retried, cells whose code changed (stale) re-run.
 
-    Re-running the same command resumes: done cells are skipped, failed ones retried.
-
-    Exit code: 0 if no cell ended in error, 1 otherwise, 2 for bad arguments or unwritable results.
+    Exit code: 0 when every cell ended ok, skipped, unavailable or not_spd; 1 when any ended in
+    error, timeout or oom; 2 for bad arguments or a result file that is locked, refused or unwritable.
     """
     from .runner import ResultsWriteError, RunConfig, default_mem_limit_bytes
-    from .runner import parts_dir_for as runner_parts
+    from .store import StoreError, parts_dir_for
 
     cfg = None
     try:
@@ -383,17 +382,17 @@ def run(
             for line in dry_run_lines(cfg):
                 console.print(line, soft_wrap=True, highlight=False, markup=False)
             return
-        frame, seconds = execute_run(cfg)
+        outcome = execute_run(cfg, wait=wait)
     except KeyboardInterrupt:
-        where = runner_parts(cfg.out) if cfg is not None else "the run's .parts folder"
-        err_console.print(escape(f"interrupted: finished cells are kept in {where}; re-run the same command to resume"))
+        where = parts_dir_for(cfg.out) if cfg is not None else "the run's .parts folder"
+        err_console.print(escape(f"interrupted: finished cells are kept in {where}; re-run the same command to "
+                                 f"resume, or `permbench clean {cfg.out if cfg else '<out>'}` to merge them and "
+                                 f"remove the rest"))
         raise typer.Exit(130)
-    except (SpecError, suites.SuiteError, ResultsWriteError, FileNotFoundError, ImportError) as err:
+    except (SpecError, suites.SuiteError, ResultsWriteError, StoreError, FileNotFoundError, ImportError) as err:
         err_console.print("[red]error:[/] " + escape(str(err)))
         raise typer.Exit(2)
-    _print_summary(frame, out, seconds)
-    if (frame["status"] == "error").any():
-        raise typer.Exit(1)
+    finish_run(outcome)
 
 
 @app.command()
@@ -413,6 +412,7 @@ def compare(
     """
     from ..datasets.sets import expand as expand_sets
     from .runner import ResultsWriteError, RunConfig
+    from .store import StoreError
     from . import compare as comparison
 
     names = [o.strip() for o in orderings.split(",") if o.strip()]
@@ -420,19 +420,56 @@ def compare(
         _data_options(data_dir, offline)
         datasets = expand_sets(list(dataset or suites.compare_datasets()))
         cfg = RunConfig(datasets=datasets, orderings=names, backends=["symbolic"], repeat=repeat, out=out)
-        frame, seconds = execute_run(cfg, title="compare")
-    except (SpecError, ResultsWriteError, FileNotFoundError) as err:
+        outcome = execute_run(cfg, title="compare")
+    except (SpecError, ResultsWriteError, StoreError, FileNotFoundError) as err:
         err_console.print("[red]error:[/] " + escape(str(err)))
         raise typer.Exit(2)
+    frame = outcome.cells
     table = comparison.ratio_table(frame, baseline)
     console.print(comparison.rich_table(table, baseline))
     csv = out.with_suffix(".csv")
     table.to_csv(csv, index=False)
-    console.print(f"results: {out}, table: {csv}  ({seconds:.1f} s)")
+    console.print(f"table: {csv}")
     failed = frame[frame["status"] != "ok"]
     for row in failed.drop_duplicates(subset=["dataset", "ordering"]).itertuples():
         console.print(f"[yellow]{row.status}[/] " + escape(f"{row.dataset} · {row.ordering}: {row.reason}"),
                       highlight=False)
+    finish_run(outcome, table=False)
+
+
+@app.command()
+def clean(
+    out: Path = typer.Argument(..., help="A result file whose run was interrupted (its <out>.parts folder)."),
+    discard: bool = typer.Option(False, "--discard", help="Delete finished but unmerged cells too, instead of merging them."),
+):
+    """Tidy what an interrupted run left beside a result file: merge its finished cells into the
+    file (or --discard them), remove the dataset cache and rejected fragments. Exit 2 if a run is
+    writing the file."""
+    import shutil
+
+    from . import provenance
+    from .store import ResultStore, StoreError
+
+    try:
+        with ResultStore(out) as store:
+            left = store.leftovers()
+            if not left:
+                console.print(escape(f"nothing to clean beside {out}"), highlight=False)
+                return
+            if discard:
+                shutil.rmtree(store.parts)
+            else:
+                shutil.rmtree(store.parts / "rejected", ignore_errors=True)
+                if store.fragments():
+                    prov = provenance.collect()
+                    prov["run"] = {"merged_by": "permbench clean"}
+                    store.merge(prov)
+                store.tidy()
+            console.print(escape(f"cleaned: {left}" + (" (discarded)" if discard else " (finished cells merged)")),
+                          highlight=False)
+    except StoreError as err:
+        err_console.print("[red]error:[/] " + escape(str(err)))
+        raise typer.Exit(2)
 
 
 @app.command()

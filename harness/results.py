@@ -1,10 +1,6 @@
-"""Result rows and result files.
+"""Result rows and result files: the column order, the final statuses, atomic parquet writes.
 
-Each finished cell (all its repeats) is written at once as its own parquet fragment,
-``<out>.parts/<cell_id>.parquet``, atomically (a temporary file renamed into place), so nothing
-measured is lost when a later cell or the whole process dies, and a re-run cell replaces its
-fragment instead of adding a second one; ``merge`` builds the run's parquet file from the
-fragments of the run's cells, with the provenance in the file's metadata.
+How fragments become a result file (verification, accumulation, the lock) is ``store.py``.
 """
 
 from __future__ import annotations
@@ -20,8 +16,11 @@ import pyarrow.parquet as pq
 
 PROVENANCE_KEY = b"permbench.provenance"
 
-#: Column order of a result file; anything else a back-end reports follows these. The last ones
-#: describe the child process that produced the row: ``threads`` (its thread pools' size),
+#: Column order of a result file; anything else a back-end reports follows these. ``t_<phase>_cpu_s``
+#: is the process CPU time (all threads) of a timed phase; ``cpu_util`` the row's CPU time over its
+#: wall time (about 1 for one busy thread, up to ``threads``). ``code_hash`` hashes the source files
+#: that shape the cell (``code_files``, see ``codehash.py``); ``git_commit``/``git_dirty`` name the
+#: checkout each row came from. The others describe the child process that produced the row: ``threads`` (its thread pools' size),
 #: ``concurrent_jobs`` (children allowed to run beside it), ``peak_rss_bytes`` (its peak resident
 #: memory so far: dataset and earlier cells of its unit included), ``t_warmup_s`` (the untimed
 #: warm-up call), ``thread_info`` and ``backend_provenance`` (JSON: thread settings and pools, the
@@ -30,11 +29,17 @@ COLUMNS = [
     "cell_id", "dataset", "ordering", "backend", "repeat", "status", "reason",
     "n", "nnz_A", "nnz_tril_A", "n_vertices", "derived",
     "nnz_L", "flops", "fill_ratio", "etree_height", "critical_flops", "parallelism", "supernodes",
-    "t_graph_s", "t_order_s", "t_symbolic_s", "t_analyze_s", "t_factor_s", "t_solve_s",
-    "t_total_s", "k", "t_refactor_median_s", "t_total_k_s", "residual", "backend_nnz_L",
+    "t_graph_s", "t_order_s", "t_tree_s", "t_analyze_s", "t_factor_s", "t_solve_s",
+    "t_total_s", "k", "t_refactor_median_s", "t_total_k_s", "residual", "backend_nnz_L", "t_symbolic_s",
+    "t_graph_cpu_s", "t_order_cpu_s", "t_tree_cpu_s", "t_analyze_cpu_s", "t_factor_cpu_s", "t_solve_cpu_s",
+    "cpu_util", "deterministic",
     "ordering_version", "backend_version", "ordering_extras", "backend_extras", "dataset_meta",
     "threads", "concurrent_jobs", "peak_rss_bytes", "t_warmup_s", "thread_info", "backend_provenance",
+    "code_hash", "code_files", "git_commit", "git_dirty",
 ]
+
+#: The phases a total adds up, in order (see ``child.finish_row`` and README "Metrics").
+PHASES = ("graph", "order", "tree", "analyze", "factor", "solve")
 
 #: Statuses that are final: a re-run skips these cells. Others (error, timeout, oom) are retried.
 FINAL_STATUSES = {"ok", "skipped", "unavailable", "not_spd"}
@@ -49,47 +54,22 @@ def rows_to_frame(rows: list[dict]) -> pd.DataFrame:
     return frame[COLUMNS + extra]
 
 
-def _atomic_write_table(table: pa.Table, path: Path) -> None:
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def atomic_write_table(table: pa.Table, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         pq.write_table(table, tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; a result file is not
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-def write_fragment(rows: list[dict], path: Path) -> None:
-    """Write one cell's rows; the fragment appears complete or not at all."""
-    table = pa.Table.from_pandas(rows_to_frame(rows), preserve_index=False)
-    _atomic_write_table(table, path)
-
-
-def read_fragments(parts_dir: Path, cell_ids=None) -> pd.DataFrame:
-    """The rows of every fragment in ``parts_dir`` (only those of ``cell_ids`` when given: a folder
-    can also hold fragments of cells whose code version has since changed)."""
-    files = sorted(Path(parts_dir).glob("*.parquet"))
-    if cell_ids is not None:
-        wanted = set(cell_ids)
-        files = [f for f in files if f.stem in wanted]
-    if not files:
-        return rows_to_frame([])
-    frames = [pq.read_table(f).to_pandas() for f in files]
-    return rows_to_frame(pd.concat(frames, ignore_index=True).to_dict("records"))
-
-
-def merge(parts_dir: Path, out: Path, provenance: dict, cell_ids=None) -> pd.DataFrame:
-    """Build the run's result file from its fragments, provenance in the parquet metadata."""
-    frame = read_fragments(parts_dir, cell_ids)
-    frame = frame.sort_values(["dataset", "ordering", "backend", "repeat"], kind="stable").reset_index(drop=True)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    meta[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True, default=str).encode()
-    _atomic_write_table(table.replace_schema_metadata(meta), Path(out))
-    return frame
 
 
 def read_results(path) -> tuple[pd.DataFrame, dict]:

@@ -28,6 +28,7 @@ final (``ok``, ``skipped``, ``unavailable``, ``not_spd``) and retries the others
 from __future__ import annotations
 
 import fnmatch
+import functools
 import hashlib
 import json
 import math
@@ -43,8 +44,10 @@ import permbench
 from .. import datasets as dataset_registry
 from .. import orderings as ordering_registry
 from . import backends as backend_registry
+from . import codehash
 from .plugins import Plugin
 from .specs import parse_specs
+from .store import ResultStore, ResultsWriteError, parts_dir_for  # noqa: F401 (part of the runner API)
 
 #: Default wall-clock limit of one step of a child (loading a dataset, one ordering, one back-end).
 DEFAULT_TIMEOUT_S = 1800.0
@@ -114,6 +117,7 @@ class Group:
     backends: list[Plugin]
     group_id: str
     cell_ids: dict[str, str]
+    code: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # back-end -> (hash, files)
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,7 @@ class Unit:
     known: dict[str, tuple[str, str]] = field(default_factory=dict)  # back-end -> (status, reason), no child needed
     cache_dir: str | None = None
     t_graph_s: float = math.nan
+    t_graph_cpu_s: float = math.nan
     fields: dict = field(default_factory=dict)  # the dataset's columns (n, nnz_A, ...)
 
     @property
@@ -144,10 +149,6 @@ class Unit:
 
     def cell_id(self, backend: str) -> str:
         return self.keys[backend]["cell_id"]
-
-
-class ResultsWriteError(OSError):
-    """A result fragment could not be written (full disk, unwritable folder): the run stops."""
 
 
 class Observer:
@@ -211,12 +212,23 @@ def _versions(plugin: Plugin) -> dict:
     return {"version": plugin.version, "libraries": libs}
 
 
-def cell_id(dataset: Plugin, ordering: Plugin, backend: Plugin, versions: dict) -> str:
+def code_files(dataset: Plugin, ordering: Plugin, backend: Plugin) -> tuple:
+    """The source files that shape a cell's result (``codehash.py`` says which and why)."""
+    files = set(codehash.harness_files())
+    for plugin in (dataset, ordering, backend):
+        files.update(codehash.plugin_files(type(plugin)))
+    return tuple(sorted(files))
+
+
+def cell_id(dataset: Plugin, ordering: Plugin, backend: Plugin, versions: dict, code_hash: str = "") -> str:
+    """Hash of the cell's canonical names, plug-in and library versions and the hash of its code:
+    a cell whose code changed is a new cell (the old one shows as ``stale``)."""
     key = {
         "permbench": permbench.__version__,
         "dataset": [dataset.spec.canonical(), dataset.version],
         "ordering": [ordering.spec.canonical(), versions[ordering.spec.canonical()]],
         "backend": [backend.spec.canonical(), versions[backend.spec.canonical()]],
+        "code": code_hash,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -243,9 +255,13 @@ def plan(config: RunConfig) -> list[Group]:
     groups = []
     for d in datasets:
         for o in orderings:
-            ids = {b.spec.canonical(): cell_id(d, o, b, versions) for b in backends}
+            ids, code = {}, {}
+            for b in backends:
+                files = code_files(d, o, b)
+                code[b.spec.canonical()] = (codehash.hash_files(files), codehash.display(files))
+                ids[b.spec.canonical()] = cell_id(d, o, b, versions, code[b.spec.canonical()][0])
             gid = hashlib.sha256(json.dumps(sorted(ids.values())).encode()).hexdigest()[:16]
-            groups.append(Group(d, o, backends, gid, ids))
+            groups.append(Group(d, o, backends, gid, ids, code))
     return groups
 
 
@@ -267,45 +283,34 @@ class CellState:
     """What a re-run does with a cell: ``run`` it or keep what is there (``done``), and why."""
 
     action: str  # "run" | "done"
-    why: str  # "new", "incomplete", "retry", "forced", "final", "kept"
+    why: str  # "new", "stale", "incomplete", "retry", "forced", "final", "kept"
     statuses: tuple[str, ...] = ()
 
     def describe(self) -> str:
         st = ",".join(self.statuses)
-        return {"new": "run (new)", "incomplete": f"run (incomplete: {st or 'unreadable'})",
-                "retry": f"run (retry: {st})", "forced": f"run (forced; was {st or 'new'})",
+        return {"new": "to run (new)", "stale": "stale (code changed)",
+                "incomplete": f"to run (incomplete: {st or 'unreadable'})",
+                "retry": f"to run (retry: {st})", "forced": f"to run (forced; was {st or 'new'})",
                 "final": f"done ({st})", "kept": f"done ({st}; --no-retry)"}[self.why]
 
 
-def fragment_path(parts: Path, cid: str) -> Path:
-    return Path(parts) / f"{cid}.parquet"
-
-
-def _fragment_summary(path: Path):
-    """(statuses, repeats) of a cell's fragment, or None when it is missing or unreadable."""
-    import pyarrow.parquet as pq
-
-    if not path.exists():
-        return None
-    try:
-        table = pq.read_table(path, columns=["status", "repeat"])
-    except Exception:
-        return None  # an unreadable fragment is simply re-run
-    return table.column("status").to_pylist(), table.column("repeat").to_pylist()
-
-
-def cell_states(cells: list[Cell], parts: Path, config: RunConfig) -> dict[str, CellState]:
+def cell_states(cells: list[Cell], store: ResultStore, config: RunConfig) -> dict[str, CellState]:
+    """Each cell's state against what the store holds: its file's rows and verified fragments.
+    A cell whose names are stored under another id only (its code or versions changed) is stale."""
     from .results import FINAL_STATUSES
 
+    records = store.records()
+    names = store.known_names()
     states = {}
     for cell in cells:
-        summary = _fragment_summary(fragment_path(parts, cell.cell_id))
-        statuses = tuple(sorted(set(summary[0]))) if summary else ()
+        record = records.get(cell.cell_id)
+        statuses = record.statuses if record else ()
         if is_forced(cell, config.force):
             states[cell.cell_id] = CellState("run", "forced", statuses)
-        elif summary is None:
-            states[cell.cell_id] = CellState("run", "new")
-        elif set(range(config.repeat)) - set(summary[1]):
+        elif record is None:
+            stale = names.get((cell.dataset, cell.ordering, cell.backend), set()) - {cell.cell_id}
+            states[cell.cell_id] = CellState("run", "stale" if stale else "new")
+        elif set(range(config.repeat)) - set(record.repeats):
             states[cell.cell_id] = CellState("run", "incomplete", statuses)
         elif set(statuses) <= FINAL_STATUSES:
             states[cell.cell_id] = CellState("done", "final", statuses)
@@ -339,11 +344,23 @@ def units_to_run(groups: list[Group], states: dict[str, CellState]) -> list[Unit
         keys = {b.spec.canonical(): {
             "cell_id": g.cell_ids[b.spec.canonical()], "dataset": g.dataset.spec.canonical(),
             "ordering": g.ordering.spec.canonical(), "backend": b.spec.canonical(),
-            "ordering_version": g.ordering.version, "backend_version": b.version} for b in todo}
+            "ordering_version": g.ordering.version, "backend_version": b.version,
+            "deterministic": bool(getattr(g.ordering, "deterministic", True)),
+            "code_hash": g.code[b.spec.canonical()][0], "code_files": json.dumps(g.code[b.spec.canonical()][1]),
+            **_git_columns()} for b in todo}
         units.append(Unit(g.dataset.spec.canonical(), g.ordering.spec.canonical(), [b.spec.canonical() for b in todo],
                           keys, exclusive=any(b.numeric for b in todo), known=_known_outcomes(g.ordering, todo)))
     order = {d: i for i, d in enumerate(dict.fromkeys(u.dataset for u in units))}
     return sorted(units, key=lambda u: (order[u.dataset], u.exclusive))
+
+
+@functools.lru_cache(maxsize=1)
+def _git_columns() -> dict:
+    """The checkout every row of this run comes from (a file can mix commits: each row says)."""
+    from .provenance import git_state
+
+    state = git_state()
+    return {"git_commit": state.get("commit"), "git_dirty": state.get("dirty")}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -445,11 +462,6 @@ def prepare_dataset(name: str, cache_dir: Path, config: RunConfig, registry=None
 # ------------------------------------------------------------------------------------------------
 # The whole run.
 
-def parts_dir_for(out: Path) -> Path:
-    out = Path(out)
-    return out.with_name(out.name + ".parts")
-
-
 def _make_parts(parts: Path) -> None:
     try:
         parts.mkdir(parents=True, exist_ok=True)
@@ -461,35 +473,38 @@ def _make_parts(parts: Path) -> None:
                                 f"(check --out: the folder must be creatable and writable)") from err
 
 
-def execute(config: RunConfig, progress: Observer | None = None, groups: list[Group] | None = None) -> Path:
-    """Run every cell not already done, writing a fragment per cell; returns the parts folder.
+def execute(config: RunConfig, store: ResultStore, progress: Observer | None = None,
+            groups: list[Group] | None = None) -> list[Cell]:
+    """Run every cell of the plan not already done, writing a verified fragment per cell; returns
+    the plan's cells. The caller holds the store's lock.
 
     Raises ResultsWriteError when a fragment cannot be written (the fragments already written
     stay intact), and KeyboardInterrupt after killing the children when interrupted.
     """
     from .executors import make_executor
-    from .results import write_fragment
 
     progress = progress or Observer()
     groups = groups if groups is not None else plan(config)
-    parts = parts_dir_for(config.out)
+    cells = cells_of(groups)
+    parts = store.parts
     _make_parts(parts)
-    states = cell_states(cells_of(groups), parts, config)
+    shutil.rmtree(parts / ".cache", ignore_errors=True)  # left by a killed run; only the lock holder uses it
+    states = cell_states(cells, store, config)
     units = units_to_run(groups, states)
     progress.planned(sum(len(u.backends) for u in units), sum(s.action == "done" for s in states.values()))
     if not units:
-        return parts
+        return cells
     lock = threading.Lock()
 
     def on_cell(unit, cid, rows):
-        path = fragment_path(parts, cid)
         try:
-            write_fragment(rows, path)
+            store.write_new_fragment(rows, cid)
         except OSError as err:
             kept = len(list(parts.glob("*.parquet")))
             raise ResultsWriteError(
-                f"cannot write the result fragment {path}: {err.strerror or err}; the {kept} fragments already "
-                f"in {parts} are intact — free space or fix the folder, then re-run the same command to resume"
+                f"cannot write the result fragment {parts / (cid + '.parquet')}: {err.strerror or err}; the {kept} "
+                f"fragments already in {parts} are intact — free space or fix the folder, then re-run the same "
+                f"command to resume"
             ) from err
         with lock:
             progress.cell_finished(unit, rows)
@@ -512,7 +527,8 @@ def execute(config: RunConfig, progress: Observer | None = None, groups: list[Gr
                                                         for r in range(config.repeat)])
                 continue
             for unit in todo:
-                unit.cache_dir, unit.t_graph_s, unit.fields = str(cache_dir), info["t_graph_s"], info["fields"]
+                unit.cache_dir, unit.fields = str(cache_dir), info["fields"]
+                unit.t_graph_s, unit.t_graph_cpu_s = info["t_graph_s"], info.get("t_graph_cpu_s", math.nan)
                 for b, (status, reason) in unit.known.items():
                     on_cell(unit, unit.cell_id(b), [dict(base_row(unit, b, r), t_graph_s=unit.t_graph_s, status=status,
                                                          reason=reason) for r in range(config.repeat)])
@@ -525,7 +541,85 @@ def execute(config: RunConfig, progress: Observer | None = None, groups: list[Gr
     finally:
         executor.close()
         shutil.rmtree(cache_root, ignore_errors=True)
-    return parts
+    return cells
+
+
+@dataclass
+class RunOutcome:
+    """What ``run`` produced: the result file's rows, the rows of this run's cells, and timing."""
+
+    out: Path
+    frame: "object"  # every row of the result file (pandas DataFrame)
+    cells: "object"  # the rows of the cells this run planned
+    seconds: float
+    rejected: list = field(default_factory=list)
+
+    def status_counts(self) -> dict[str, int]:
+        """Cells by status (a cell whose repeats differ counts under its worst status)."""
+        counts: dict[str, int] = {}
+        for _, cell in self.cells.groupby("cell_id", sort=False):
+            statuses = set(cell["status"])
+            status = next((s for s in STATUS_ORDER if s in statuses), sorted(statuses)[0])
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    @property
+    def failed(self) -> bool:
+        """Whether any cell ended in a failure (error, timeout, oom): exit code 1."""
+        return any(s in FAILED_STATUSES for s in self.status_counts())
+
+
+#: A cell's status when its repeats differ: the worst one.
+STATUS_ORDER = ("error", "oom", "timeout", "not_spd", "unavailable", "skipped", "ok")
+#: Statuses that make a run fail (exit 1). ``not_spd`` is a property of the matrix, not a failure.
+FAILED_STATUSES = {"error", "timeout", "oom"}
+
+
+def run(config: RunConfig, progress: Observer | None = None, wait: bool = False, warn=print) -> RunOutcome:
+    """The public entry point (CLI, ``compare``, asv, studies): plan, hold the result file's lock,
+    run what is not done, merge every finished cell into ``config.out``. Raises StoreError
+    (refused/locked file) and ResultsWriteError before or while writing; KeyboardInterrupt keeps
+    every finished cell's fragment for the next run."""
+    import time
+
+    from . import provenance
+
+    started = time.perf_counter()
+    groups = plan(config)
+    with ResultStore(config.out, wait=wait, warn=warn) as store:
+        store.rows()  # refuse a file that is not a permbench result before any work
+        cells = execute(config, store, progress=progress, groups=groups)
+        ids = {c.cell_id for c in cells}
+        prov = provenance.collect()
+        prov["run"] = run_provenance(config)
+        prov["children"] = children_provenance([f for cid, f in store.fragments().items() if cid in ids])
+        frame = store.merge(prov, current=ids)
+    this_run = frame[frame["cell_id"].isin(ids)]
+    return RunOutcome(Path(config.out), frame, this_run, time.perf_counter() - started, store.rejected)
+
+
+def children_provenance(frames) -> dict:
+    """Each back-end's provenance as its child reported it (the solver libraries, the BLAS they
+    loaded), and the distinct thread settings the children ran with."""
+    out: dict = {"backends": {}, "thread_settings": []}
+    seen = set()
+    for frame in frames:
+        for row in frame.itertuples():
+            if isinstance(getattr(row, "backend_provenance", None), str):
+                out["backends"].setdefault(row.backend, json.loads(row.backend_provenance))
+            info = getattr(row, "thread_info", None)
+            if isinstance(info, str) and info not in seen:
+                seen.add(info)
+                out["thread_settings"].append(json.loads(info))
+    return out
+
+
+def run_provenance(config: RunConfig) -> dict:
+    return {"datasets": config.datasets, "orderings": config.orderings, "backends": config.backends,
+            "repeat": config.repeat, "mem_limit_bytes": config.mem_limit_bytes, "flop_limit": config.flop_limit,
+            "seed": config.seed, "executor": config.executor, "scheduler": config.scheduler, "jobs": config.jobs,
+            "threads": config.threads, "timeout_s": config.timeout_s, "plugins": config.plugins,
+            "warmup": config.warmup, "isolation": "one spawned child process per (dataset, ordering) unit"}
 
 
 def _schedule(units: list[Unit], executor, config: RunConfig, on_cell, on_start) -> None:

@@ -10,16 +10,14 @@ import pytest
 
 from permbench import datasets, orderings
 from permbench.harness import backends, runner
-from permbench.harness.results import merge, read_fragments, read_results
+from permbench.harness.results import read_results
+from permbench.harness.store import ResultStore
 
 
 def run(tmp_path, plugins, **kw):
     kw.setdefault("timeout_s", 60)
     cfg = runner.RunConfig(out=tmp_path / "r.parquet", plugins=plugins, **kw)
-    groups = runner.plan(cfg)
-    parts = runner.execute(cfg, groups=groups)
-    frame = merge(parts, cfg.out, {"test": True}, cell_ids=[c.cell_id for c in runner.cells_of(groups)])
-    return cfg, frame
+    return cfg, runner.run(cfg).frame
 
 
 def test_rows_per_cell_and_repeat(plugins, tmp_path):
@@ -32,10 +30,11 @@ def test_rows_per_cell_and_repeat(plugins, tmp_path):
     assert (amd["nnz_L"].to_numpy() < nat["nnz_L"].to_numpy()).all()  # AMD reduces fill on a grid
     assert frame["n"].iloc[0] == 144 and (frame["t_order_s"] >= 0).all()
     assert frame["cell_id"].nunique() == 2  # repeats share the cell id
-    # One fragment per cell, named by the cell id.
-    assert sorted(p.stem for p in runner.parts_dir_for(cfg.out).glob("*.parquet")) == sorted(frame["cell_id"].unique())
-    _, prov = read_results(cfg.out)
-    assert prov == {"test": True}  # the provenance is in the parquet metadata
+    # Every fragment was merged into the result file, then removed with its folder.
+    assert not runner.parts_dir_for(cfg.out).exists()
+    stored, prov = read_results(cfg.out)
+    assert len(stored) == 4
+    assert prov["run"]["repeat"] == 2 and len(prov["runs"]) == 1  # the provenance is in the parquet metadata
 
 
 def test_failures_cost_only_their_cell(plugins, tmp_path):
@@ -129,12 +128,12 @@ def test_errors_are_retried_unless_no_retry(plugins, tmp_path):
     kw = dict(datasets=["test-tinygrid"], orderings=["test-exploding", "amd"], backends=["symbolic"])
     cfg, _ = run(tmp_path, plugins, **kw)
     groups = runner.plan(cfg)
-    states = runner.cell_states(runner.cells_of(groups), runner.parts_dir_for(cfg.out), cfg)
+    states = runner.cell_states(runner.cells_of(groups), ResultStore(cfg.out), cfg)
     by_ordering = {c.ordering: states[c.cell_id] for c in runner.cells_of(groups)}
     assert by_ordering["test-exploding"].action == "run" and by_ordering["test-exploding"].why == "retry"
     assert by_ordering["amd"].action == "done"
     cfg.retry = False
-    states = runner.cell_states(runner.cells_of(groups), runner.parts_dir_for(cfg.out), cfg)
+    states = runner.cell_states(runner.cells_of(groups), ResultStore(cfg.out), cfg)
     assert all(s.action == "done" for s in states.values())
 
 
@@ -142,5 +141,4 @@ def test_more_repeats_rerun_a_cell(plugins, tmp_path):
     kw = dict(datasets=["test-tinygrid"], orderings=["amd"], backends=["symbolic"])
     run(tmp_path, plugins, repeat=1, **kw)
     cfg, frame = run(tmp_path, plugins, repeat=2, **kw)
-    assert sorted(frame["repeat"]) == [0, 1]
-    assert len(read_fragments(runner.parts_dir_for(cfg.out))) == 2  # replaced, not appended
+    assert sorted(frame["repeat"]) == [0, 1]  # replaced, not appended: two rows, not three

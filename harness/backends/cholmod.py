@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-import time
 
 import numba
 import numpy as np
 import scipy.sparse as sp
 
 from ..provenance import blas_in_use, library_file_version
-from . import NotSPD, NumericBackend, register
+from . import NotSPD, NumericBackend, Stopwatch, register
 from . import symbolic
 from .symbolic import postordered_perm
 
@@ -138,19 +137,18 @@ class Cholmod(NumericBackend):
         warm_up(A.indptr.dtype, A.indices.dtype)
         # t_analyze_s covers the postorder, building the permuted lower triangle and CHOLMOD's
         # analysis: what cholmod_analyze_p would do itself with a given permutation.
-        t0 = time.perf_counter()
         native = perm is None
-        self._perm = np.arange(A.shape[0], dtype=np.int64) if native else postordered_perm(A, perm)
-        col_ptr, row_idx, source = permuted_lower_csc(A.indptr, A.indices, self._perm)
-        # CHOLMOD's int or long interface: both index arrays need the same type.
-        use_long = bool(col_ptr[-1] > np.iinfo(np.int32).max)
-        itype = np.int64 if use_long else np.int32
-        self._pattern = (col_ptr.astype(itype, copy=False), row_idx.astype(itype, copy=False), source)
-        self._factor = cholmod.analyze(self._lower(A.data), mode=self.p["mode"],
-                                       ordering_method="default" if native else "natural", use_long=use_long)
-        t = time.perf_counter() - t0
+        with Stopwatch() as watch:
+            self._perm = np.arange(A.shape[0], dtype=np.int64) if native else postordered_perm(A, perm)
+            col_ptr, row_idx, source = permuted_lower_csc(A.indptr, A.indices, self._perm)
+            # CHOLMOD's int or long interface: both index arrays need the same type.
+            use_long = bool(col_ptr[-1] > np.iinfo(np.int32).max)
+            itype = np.int64 if use_long else np.int32
+            self._pattern = (col_ptr.astype(itype, copy=False), row_idx.astype(itype, copy=False), source)
+            self._factor = cholmod.analyze(self._lower(A.data), mode=self.p["mode"],
+                                           ordering_method="default" if native else "natural", use_long=use_long)
         self._A_indptr, self._A_indices = A.indptr, A.indices
-        return t
+        return watch.wall
 
     def factorize(self, A) -> float:
         from sksparse import cholmod
@@ -160,20 +158,20 @@ class Cholmod(NumericBackend):
             raise ValueError("cholmod: factorize() needs a matrix with the pattern given to analyze()")
         # t_factor_s includes permuting the values (one gather): CHOLMOD permutes inside its own
         # factorization when it holds the permutation.
-        t0 = time.perf_counter()
         try:
-            self._factor.cholesky_inplace(self._lower(A.data))
+            with Stopwatch() as watch:
+                self._factor.cholesky_inplace(self._lower(A.data))
         except cholmod.CholmodNotPositiveDefiniteError as err:
             raise NotSPD(f"CHOLMOD: matrix is not positive definite (factorization failed at column "
                          f"{getattr(err, 'column', '?')} of the permuted matrix, 0-based)") from err
-        return time.perf_counter() - t0
+        return watch.wall
 
     def solve(self, b):
-        t0 = time.perf_counter()
-        x_perm = self._factor.solve_A(b[self._perm])
-        x = np.empty_like(x_perm)
-        x[self._perm] = x_perm
-        return x, time.perf_counter() - t0
+        with Stopwatch() as watch:
+            x_perm = self._factor.solve_A(b[self._perm])
+            x = np.empty_like(x_perm)
+            x[self._perm] = x_perm
+        return x, watch.wall
 
     def factor_stats(self) -> dict:
         # CHOLMOD's stored entries of L (for a supernodal factor, the zeros of relaxed amalgamation

@@ -65,14 +65,13 @@ import importlib.metadata
 import importlib.util
 import os
 import re
-import time
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..native_io import c_stdout_captured
-from . import NotSPD, NumericBackend, register
+from . import NotSPD, NumericBackend, Stopwatch, register
 
 INSTALL_HINT = "pip install 'permbench[mkl]'"
 #: ``reorder=`` -> ``iparm[1]`` (the native ordering only).
@@ -269,9 +268,9 @@ class Pardiso(NumericBackend):
                 ctypes.byref(ctypes.c_int(phase)), ctypes.byref(ctypes.c_int(self._n)), _ptr(self._a),
                 _ptr(self._pattern[0]), _ptr(self._pattern[1]), _ptr(self._perm), ctypes.byref(one),
                 _ptr(self._iparm), ctypes.byref(ctypes.c_int(msglvl)), _ptr(b), _ptr(x), ctypes.byref(error)]
-        t0 = time.perf_counter()
-        mkl().pardiso(*args)
-        t = time.perf_counter() - t0
+        with Stopwatch() as watch:
+            mkl().pardiso(*args)
+        t = watch.wall
         code = error.value
         if code == 0:
             return t

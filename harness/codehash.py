@@ -1,0 +1,104 @@
+"""Which source files shape a cell's result, and their hash: a changed plug-in re-runs its cells.
+
+A plug-in's files are its own module (the whole folder when the plug-in is a package, as
+``orderings/patch/`` is) plus, transitively, every module of a plug-in folder (``orderings/``,
+``datasets/``, ``harness/backends/``) it imports — found by reading its ``import`` statements,
+so nobody keeps a list by hand. Harness modules are not followed (specs, the registry, the
+CLI do not shape numbers) except the ones that time and count, which every cell includes.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import importlib.util
+import inspect
+from pathlib import Path
+
+#: Module names whose code is followed through imports: the plug-in folders.
+PLUGIN_PACKAGES = ("permbench.orderings", "permbench.datasets", "permbench.harness.backends")
+
+#: Harness modules that time and count every cell (the child, the case and graph, the phases
+#: of a numeric back-end, the symbolic analysis).
+HARNESS_MODULES = ("permbench.harness.child", "permbench.harness.case", "permbench.harness.backends",
+                   "permbench.harness.backends.symbolic")
+
+
+def _origin(module: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec is not None and spec.origin and spec.origin.endswith(".py") else None
+
+
+def _followed(module: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in PLUGIN_PACKAGES)
+
+
+def _imports(path: Path, module: str) -> set[str]:
+    """Absolute names of the permbench modules ``path`` (module ``module``) imports."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level \
+                else node.module
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names)  # `from . import amd`: a submodule
+    return {m for m in found if m.startswith("permbench")}
+
+
+@functools.lru_cache(maxsize=None)
+def module_files(module: str) -> tuple[Path, ...]:
+    """The files of ``module`` and of the plug-in modules it imports, transitively."""
+    seen: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        path = _origin(name)
+        if path is None:
+            continue
+        seen[name] = path
+        todo.extend(m for m in _imports(path, name) if _followed(m) and m not in seen)
+    return tuple(sorted(set(seen.values())))
+
+
+def plugin_files(cls) -> tuple[Path, ...]:
+    """A plug-in class's files: its module's closure, its whole folder when it is a package."""
+    module = cls.__module__
+    own = Path(inspect.getsourcefile(cls)).resolve()
+    files = set(module_files(module)) if _origin(module) else set()
+    files.add(own)
+    if own.name == "__init__.py" and module not in PLUGIN_PACKAGES:
+        files.update(own.parent.rglob("*.py"))
+    # A plug-in loaded from a file (``--plugins x.py``) may import permbench modules absolutely.
+    if not _followed(module):
+        for name in _imports(own, module):
+            if _followed(name):
+                files.update(module_files(name))
+    return tuple(sorted(files))
+
+
+@functools.lru_cache(maxsize=1)
+def harness_files() -> tuple[Path, ...]:
+    return tuple(sorted(p for p in (_origin(m) for m in HARNESS_MODULES) if p is not None))
+
+
+def hash_files(files) -> str:
+    """Of the files' contents and repository-relative names (the same in every clone)."""
+    digest = hashlib.sha256()
+    for name, path in zip(display(files), sorted(files)):
+        digest.update(name.encode() + b"\0" + Path(path).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def display(files) -> list[str]:
+    """File names relative to the repository (or absolute for files outside it)."""
+    root = Path(__file__).resolve().parents[1]
+    return [str(p.relative_to(root)) if p.is_relative_to(root) else str(p) for p in sorted(files)]

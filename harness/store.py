@@ -1,0 +1,324 @@
+"""The result store: one parquet file that is the union of every finished cell ever written to it.
+
+A run never loses, mixes or duplicates work:
+
+* **one writer** — ``<out>.lock`` (filelock: an OS lock that dies with its process, so a killed
+  run leaves no stale lock) is held for the whole run; ``<out>.writer.json`` names the holder (PID,
+  host, start time, command) for the message a second writer gets;
+* **verified fragments** — each finished cell is written at once as ``<out>.parts/<cell_id>.parquet``
+  (atomically) carrying its cell id and a checksum of its rows in the file's metadata; a fragment
+  that does not match its name or its checksum, or cannot be read, is moved to
+  ``<out>.parts/rejected/`` with a warning that names it, and its cell runs again;
+* **accumulation** — the result file is rebuilt from the rows already in it plus every verified
+  fragment; a cell (dataset, ordering, back-end by canonical name) is replaced only when it was
+  re-run; a file that is not a permbench result is refused, never overwritten; the merged frame
+  is checked for a cell held twice before anything is written (atomic replace, so readers never
+  see a half-written file). Merged fragments are then removed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .results import PROVENANCE_KEY, atomic_write_table, rows_to_frame
+
+FRAGMENT_KEY = b"permbench.fragment"
+
+#: What identifies a cell across code versions (its id also hashes the code) and a row in it.
+CELL_KEY = ["dataset", "ordering", "backend"]
+ROW_KEY = CELL_KEY + ["repeat"]
+REQUIRED_COLUMNS = {"cell_id", "dataset", "ordering", "backend", "repeat", "status"}
+
+
+class StoreError(Exception):
+    """The result file cannot be used: not a permbench result, locked, unwritable, inconsistent."""
+
+
+class ResultsWriteError(StoreError, OSError):
+    """A result file or fragment could not be written (full disk, unwritable folder)."""
+
+
+class StoreLocked(StoreError):
+    """Another run holds the result file's lock."""
+
+
+def parts_dir_for(out: Path) -> Path:
+    out = Path(out)
+    return out.with_name(out.name + ".parts")
+
+
+def table_checksum(table: pa.Table) -> str:
+    """sha256 of a table's columns and values (schema metadata excluded), as Arrow IPC bytes."""
+    sink = pa.BufferOutputStream()
+    plain = table.replace_schema_metadata(None)
+    with pa.ipc.new_stream(sink, plain.schema) as writer:
+        writer.write_table(plain)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
+def write_fragment(rows: list[dict], path: Path, cell_id: str) -> None:
+    """Write one cell's rows with its id and checksum; the fragment appears complete or not at all."""
+    table = pa.Table.from_pandas(rows_to_frame(rows), preserve_index=False).replace_schema_metadata(None)
+    # The checksum is of the table as parquet gives it back (a round trip may change a type, e.g.
+    # an all-null column), so that reading the fragment reproduces it exactly.
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer)
+    table = pq.read_table(pa.BufferReader(buffer.getvalue())).replace_schema_metadata(None)
+    header = {"cell_id": cell_id, "sha256": table_checksum(table), "rows": table.num_rows}
+    atomic_write_table(table.replace_schema_metadata({FRAGMENT_KEY: json.dumps(header).encode()}), Path(path))
+
+
+def read_fragments(parts: Path) -> pd.DataFrame:
+    """The rows of every fragment in a parts folder that passes its checks (for inspection)."""
+    frames = [check_fragment(p)[0] for p in sorted(Path(parts).glob("*.parquet"))]
+    frames = [f for f in frames if f is not None]
+    return pd.concat(frames, ignore_index=True) if frames else rows_to_frame([])
+
+
+def check_fragment(path: Path) -> tuple[pd.DataFrame | None, str]:
+    """(rows, "") for a fragment that is what its name says, else (None, why not)."""
+    path = Path(path)
+    try:
+        table = pq.read_table(path)
+    except Exception as err:
+        return None, f"unreadable ({type(err).__name__}: {err})"
+    meta = table.schema.metadata or {}
+    if FRAGMENT_KEY not in meta:
+        return None, "no permbench fragment header (cell id and checksum) in its metadata"
+    try:
+        header = json.loads(meta[FRAGMENT_KEY])
+    except ValueError:
+        return None, "its fragment header is not valid JSON"
+    if header.get("cell_id") != path.stem:
+        return None, f"it holds cell {header.get('cell_id')}, not the cell {path.stem} its name says"
+    if table_checksum(table) != header.get("sha256"):
+        return None, "its rows do not match the checksum written with them (edited or damaged)"
+    frame = table.to_pandas()
+    ids = set(frame["cell_id"]) if "cell_id" in frame else set()
+    if ids != {path.stem}:
+        return None, f"its rows belong to cell(s) {', '.join(sorted(map(str, ids))) or 'none'}, not {path.stem}"
+    return frame, ""
+
+
+def read_result_file(path: Path) -> tuple[pd.DataFrame, dict]:
+    """A permbench result file's rows and provenance; StoreError for anything else."""
+    path = Path(path)
+    try:
+        table = pq.read_table(path)
+    except Exception as err:
+        raise StoreError(f"{path} exists but is not a readable parquet file ({type(err).__name__}: {err}); "
+                         f"refusing to overwrite it — choose another --out") from None
+    meta = table.schema.metadata or {}
+    if PROVENANCE_KEY not in meta:
+        raise StoreError(f"{path} is not a permbench result file (no permbench provenance in its metadata); "
+                         f"refusing to overwrite it — choose another --out")
+    missing = REQUIRED_COLUMNS - set(table.column_names)
+    if missing:
+        raise StoreError(f"{path} is not a permbench result file (missing columns: {', '.join(sorted(missing))}); "
+                         f"refusing to overwrite it — choose another --out")
+    return table.to_pandas(), json.loads(meta[PROVENANCE_KEY])
+
+
+def check_unique(frame: pd.DataFrame, where: Path) -> None:
+    """Fail loudly if the frame holds a (cell, repeat) twice."""
+    dup = frame[frame.duplicated(subset=ROW_KEY, keep=False)]
+    if len(dup):
+        first = dup.iloc[0]
+        raise StoreError(f"{where}: would hold cell {first['dataset']} · {first['ordering']} · {first['backend']} "
+                         f"repeat {first['repeat']} {int((dup[ROW_KEY] == first[ROW_KEY]).all(axis=1).sum())} times "
+                         f"(cell ids {', '.join(sorted(set(map(str, dup['cell_id']))))}); nothing was written")
+
+
+@dataclass
+class CellRecord:
+    """What the store holds for one cell id: its statuses and repeats."""
+
+    statuses: tuple[str, ...]
+    repeats: tuple[int, ...]
+    source: str  # "fragment" | "file"
+
+
+@dataclass
+class ResultStore:
+    """The result file ``out``, its fragments and its lock. Use as a context manager (the lock)."""
+
+    out: Path
+    wait: bool = False
+    warn: callable = print
+    #: Look only (``run --dry-run``): bad fragments are reported, not moved.
+    readonly: bool = False
+    rejected: list[tuple[Path, str]] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.out = Path(self.out)
+        self.parts = parts_dir_for(self.out)
+        self.writer_file = self.out.with_name(self.out.name + ".writer.json")
+        self._lock = None
+        self._rows: pd.DataFrame | None = None
+        self._provenance: dict = {}
+        self._fragments: dict[str, pd.DataFrame] | None = None
+
+    # -- the lock --------------------------------------------------------------------------------
+    def __enter__(self):
+        from filelock import FileLock, Timeout
+
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self._lock = FileLock(str(self.out) + ".lock")
+            self._lock.acquire(timeout=-1 if self.wait else 0)
+        except Timeout:
+            raise StoreLocked(f"{self.out} is being written by another run ({self.holder()}); "
+                              f"wait for it with --wait, or write to another --out") from None
+        except OSError as err:
+            raise ResultsWriteError(f"cannot write results at {self.out}: {err.strerror or err} "
+                             f"(check --out: the folder must be creatable and writable)") from err
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+                "command": " ".join(sys.argv)}
+        self.writer_file.write_text(json.dumps(info))
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.writer_file.unlink(missing_ok=True)
+        finally:
+            self._lock.release()
+
+    def holder(self) -> str:
+        try:
+            info = json.loads(self.writer_file.read_text())
+            return f"PID {info['pid']} on {info['host']}, started {info['started']}: {info.get('command', '')}"
+        except (OSError, ValueError, KeyError):
+            return "holder unknown"
+
+    # -- what is there -----------------------------------------------------------------------------
+    def rows(self) -> pd.DataFrame:
+        """The rows already in the result file (empty when there is none)."""
+        if self._rows is None:
+            if self.out.exists():
+                self._rows, self._provenance = read_result_file(self.out)
+            else:
+                self._rows, self._provenance = rows_to_frame([]), {}
+        return self._rows
+
+    def fragments(self) -> dict[str, pd.DataFrame]:
+        """Verified fragments by cell id; bad ones are moved to ``rejected/`` with a warning."""
+        if self._fragments is None:
+            self._fragments = {}
+            for path in sorted(self.parts.glob("*.parquet")) if self.parts.is_dir() else []:
+                frame, why = check_fragment(path)
+                if frame is None:
+                    self.reject(path, why)
+                else:
+                    self._fragments[path.stem] = frame
+        return self._fragments
+
+    def reject(self, path: Path, why: str) -> None:
+        if self.readonly:
+            self.rejected.append((path, why))
+            self.warn(f"bad fragment {path}: {why}; a run would move it to rejected/ and run its cell again")
+            return
+        target = self.parts / "rejected" / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        self.rejected.append((target, why))
+        self.warn(f"rejected fragment {path}: {why}; moved to {target}, its cell runs again")
+
+    def records(self) -> dict[str, CellRecord]:
+        """Every cell id the store knows (file rows, overridden by fragments)."""
+        out: dict[str, CellRecord] = {}
+        rows = self.rows()
+        for cid, cell in rows.groupby("cell_id", sort=False):
+            out[str(cid)] = CellRecord(tuple(sorted(set(cell["status"]))), tuple(sorted(cell["repeat"])), "file")
+        for cid, cell in self.fragments().items():
+            out[cid] = CellRecord(tuple(sorted(set(cell["status"]))), tuple(sorted(cell["repeat"])), "fragment")
+        return out
+
+    def known_names(self) -> dict[tuple, set[str]]:
+        """(dataset, ordering, backend) -> the cell ids stored under those names (file and fragments)."""
+        out: dict[tuple, set[str]] = {}
+        frames = [self.rows()] + list(self.fragments().values())
+        for frame in frames:
+            for key, cell in frame.groupby(CELL_KEY, sort=False):
+                out.setdefault(tuple(key), set()).update(map(str, cell["cell_id"]))
+        return out
+
+    def write_new_fragment(self, rows: list[dict], cell_id: str) -> Path:
+        path = self.parts / f"{cell_id}.parquet"
+        write_fragment(rows, path, cell_id)
+        return path
+
+    # -- merging -----------------------------------------------------------------------------------
+    def merge(self, run_provenance: dict, current: set[str] = frozenset()) -> pd.DataFrame:
+        """Rebuild the result file: its rows, each cell replaced by its newest verified fragment.
+
+        Where fragments of two code versions of one cell are present, the one of this run's plan
+        (``current``) wins, else the newer file. Merged fragments are deleted afterwards.
+        """
+        self._fragments = None  # re-verify: the run wrote new ones
+        fragments = self.fragments()
+        chosen: dict[tuple, str] = {}
+        for cid, frame in fragments.items():
+            key = tuple(frame.iloc[0][CELL_KEY])
+            old = chosen.get(key)
+            if old is None or self._newer(cid, old, current):
+                chosen[key] = cid
+        rows = self.rows()
+        if chosen:
+            replaced = rows.set_index(CELL_KEY).index.isin(list(chosen))
+            rows = rows[~replaced]
+        frames = [rows] + [fragments[cid] for cid in chosen.values()]
+        frame = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) \
+            else rows_to_frame([])
+        frame = rows_to_frame(frame.to_dict("records"))
+        frame = frame.sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
+        check_unique(frame, self.out)
+        provenance = dict(run_provenance)
+        earlier = self._provenance.get("runs") or ([self._provenance] if self._provenance else [])
+        provenance["runs"] = earlier + [{k: v for k, v in run_provenance.items() if k != "runs"}]
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        meta = dict(table.schema.metadata or {})
+        meta[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True, default=str).encode()
+        atomic_write_table(table.replace_schema_metadata(meta), self.out)
+        self._rows, self._provenance = frame, provenance
+        for cid in fragments:
+            (self.parts / f"{cid}.parquet").unlink(missing_ok=True)
+        self._fragments = {}
+        self.tidy()
+        return frame
+
+    def _newer(self, cid: str, than: str, current: set[str]) -> bool:
+        if (cid in current) != (than in current):
+            return cid in current
+        mtime = lambda c: (self.parts / f"{c}.parquet").stat().st_mtime_ns  # noqa: E731
+        return mtime(cid) > mtime(than)
+
+    def tidy(self) -> None:
+        """Remove the dataset cache a killed run left, and the parts folder once it is empty."""
+        shutil.rmtree(self.parts / ".cache", ignore_errors=True)
+        if self.parts.is_dir() and not any(self.parts.iterdir()):
+            self.parts.rmdir()
+
+    def leftovers(self) -> str | None:
+        """What unfinished work is kept beside the result file, for the end-of-run message."""
+        if not self.parts.is_dir():
+            return None
+        fragments = len(list(self.parts.glob("*.parquet")))
+        rejected = len(list((self.parts / "rejected").glob("*"))) if (self.parts / "rejected").is_dir() else 0
+        cache = (self.parts / ".cache").is_dir()
+        bits = [f"{fragments} finished cell(s) not yet merged"] if fragments else []
+        bits += [f"{rejected} rejected fragment(s) in rejected/"] if rejected else []
+        bits += ["a dataset cache (.cache)"] if cache else []
+        return f"{self.parts} holds {', '.join(bits)}" if bits else None
