@@ -40,9 +40,9 @@ def load(spec) -> MatrixCase:
     return case
 
 
-def matrix_case(name: str, A, source: str, coords=None, faces=None, meta=None) -> MatrixCase:
+def matrix_case(name: str, A, source: str, coords=None, faces=None, meta=None, symmetrize: str = "none") -> MatrixCase:
     """Wrap a matrix read or built from ``source`` after checking it (see prepare_matrix)."""
-    A, notes = prepare_matrix(A, source)
+    A, notes = prepare_matrix(A, source, symmetrize)
     meta = dict(meta or {})
     meta.update(notes)
     meta.setdefault("source", source)

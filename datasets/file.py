@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..harness.case import InputError, MatrixCase
+from ..harness.case import SYMMETRIZE, InputError, MatrixCase
 from ..harness.provenance import sha256_file
 from ..harness.specs import SpecError
 from . import matrix_case, register
@@ -40,14 +40,19 @@ class File(MeshDataset):
     description = "a mesh (.obj .off .ply .stl) or Matrix Market (.mtx .mtx.gz .tar.gz) file"
     source = "file"
     takes_target = True
+    # Matrix files only: how to make a non-symmetric matrix symmetric (default: refuse it).
+    params = {**MeshDataset.params, "symmetrize": "none"}
+    choices = {**MeshDataset.choices, "symmetrize": SYMMETRIZE}
 
     def validate(self):
         super().validate()
         path = self.path
         if is_matrix_file(path):
-            mesh_only = sorted(k for k, v in self.p.items() if v != self.params[k])
+            mesh_only = sorted(k for k, v in self.p.items() if v != self.params[k] and k != "symmetrize")
             if mesh_only:
                 raise SpecError(f"file:{self.target}: {', '.join(mesh_only)} apply to mesh files only, not to a matrix")
+        elif self.p["symmetrize"] != "none":
+            raise SpecError(f"file:{self.target}: symmetrize applies to matrix files only, not to a mesh")
         elif not is_mesh_file(path):
             raise SpecError(
                 f"file:{self.target}: unknown file type; expected a mesh ({', '.join(MESH_SUFFIXES)}) "
@@ -87,4 +92,4 @@ class File(MeshDataset):
                 raise InputError(f"{self.path}: matrix is {A.shape[0]}x{A.shape[1]}; a square matrix is required")
             A = graph_system_from_pattern(A)
             meta["values"] = "graph-laplacian+I"
-        return matrix_case(self.spec.canonical(), A, str(self.path), meta=meta)
+        return matrix_case(self.spec.canonical(), A, str(self.path), meta=meta, symmetrize=self.p["symmetrize"])

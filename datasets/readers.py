@@ -96,10 +96,17 @@ def read_mesh(path) -> tuple[np.ndarray, np.ndarray, dict]:
     except OSError as err:
         raise InputError(f"{path}: cannot be read ({err.strerror or err})") from err
     except Exception as err:  # the libraries raise anything from ValueError to IndexError
+        bad = bad_face_line(path, suffix)
+        if bad:
+            raise InputError(f"{path}: {bad}") from err
         raise InputError(
             f"{path}: not a readable {suffix[1:].upper()} file ({type(err).__name__}: {err}); "
             f"expected {_EXPECTED[suffix]}"
         ) from err
+    if len(F) and (F.min() < 0 or F.max() >= len(V)):
+        bad = bad_face_line(path, suffix)
+        if bad:
+            raise InputError(f"{path}: {bad}")
     V, F, counts = clean_mesh(V, F, str(path))
     counts["polygon_fan_triangles_added"] = fan_added
     return V, F, counts
@@ -110,6 +117,9 @@ def _read_obj(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
 
     text = path.read_bytes()
     face_records = len(re.findall(rb"^[ \t]*f[ \t]", text, flags=re.MULTILINE))
+    if face_records == 0:
+        vertices = len(re.findall(rb"^[ \t]*v[ \t]", text, flags=re.MULTILINE))
+        raise InputError(f"{path}: {vertices} vertices and no faces; expected at least one 'f i j k' face record")
     mesh = trimesh.load(io.BytesIO(text), file_type="obj", process=False, force="mesh",
                         maintain_order=True, skip_materials=True)
     F = np.asarray(mesh.faces, dtype=np.int64).reshape(-1, 3)
@@ -136,6 +146,52 @@ def _read_meshio(path: Path, suffix: str) -> tuple[np.ndarray, np.ndarray, int]:
     return np.asarray(mesh.points, dtype=np.float64), F, fan_added
 
 
+def bad_face_line(path: Path, suffix: str) -> str | None:
+    """For a text mesh file, the first face that refers to a vertex the file does not have:
+    'line L: face F refers to vertex V (1-based), but the file has N vertices'; else None."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    if suffix == ".obj":
+        n, face = 0, 0
+        for number, line in enumerate(lines, 1):
+            parts = line.split()
+            if parts[:1] == ["v"]:
+                n += 1
+            elif parts[:1] == ["f"]:
+                face += 1
+                for token in parts[1:]:
+                    try:
+                        index = int(token.split("/")[0])
+                    except ValueError:
+                        return None  # malformed: the reader's own message says so
+                    vertex = index if index > 0 else n + 1 + index  # negative: relative to the end
+                    if not 1 <= vertex <= n:
+                        return (f"line {number}: face {face} refers to vertex {index} (1-based), but the file has "
+                                f"{n} vertices before it")
+        return None
+    if suffix == ".off":
+        body = [(i, line.split("#")[0].split()) for i, line in enumerate(lines, 1)]
+        body = [(i, parts) for i, parts in body if parts]
+        if not body or not body[0][1][0].upper().endswith("OFF"):
+            return None
+        header = body[1] if len(body[0][1]) == 1 else (body[0][0], body[0][1][1:])
+        start = body.index(header) + 1 if header in body else 1
+        try:
+            n, m = int(header[1][0]), int(header[1][1])
+        except (ValueError, IndexError):
+            return None
+        for face, (number, parts) in enumerate(body[start + n:start + n + m], 1):
+            if not all(p.lstrip("-").isdigit() for p in parts):
+                return None
+            for index in map(int, parts[1:1 + int(parts[0])]):
+                if not 0 <= index < n:
+                    return (f"line {number}: face {face} refers to vertex {index + 1} (1-based; {index} in the file's "
+                            f"0-based numbering), but the file has {n} vertices")
+    return None
+
+
 def fan_triangulate(polygons: np.ndarray) -> np.ndarray:
     """(m, k) polygons -> (m·(k−2), 3) triangles (p0, p_i, p_i+1), each polygon's fan kept together."""
     k = polygons.shape[1]
@@ -151,8 +207,10 @@ def clean_mesh(V: np.ndarray, F: np.ndarray, source: str) -> tuple[np.ndarray, n
     F = np.asarray(F, dtype=np.int64)
     if V.ndim != 2 or V.shape[1] not in (2, 3):
         raise InputError(f"{source}: vertex array has shape {V.shape}; expected (n, 3) coordinates")
-    if len(V) == 0 or len(F) == 0:
-        raise InputError(f"{source}: empty mesh ({len(V)} vertices, {len(F)} faces); expected at least one triangle")
+    if len(V) == 0:
+        raise InputError(f"{source}: empty mesh (no vertices); expected vertices and at least one triangle")
+    if len(F) == 0:
+        raise InputError(f"{source}: {len(V)} vertices and no faces; expected at least one triangle")
     if F.min() < 0 or F.max() >= len(V):
         bad = int(np.flatnonzero((F < 0).any(axis=1) | (F >= len(V)).any(axis=1))[0])
         raise InputError(

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ..harness.case import InputError, MatrixCase
+from ..harness.case import SYMMETRIZE, InputError, MatrixCase
 from ..harness.specs import SpecError
 from . import DatasetBase, fetch, matrix_case, register
 from .builders import graph_system_from_pattern
@@ -250,6 +250,9 @@ class SuiteSparse(DatasetBase):
     description = "a SuiteSparse Matrix Collection matrix, ss:<Group>/<Name> (fetched, verified, cached)"
     source = "suitesparse"
     takes_target = True
+    # How to make a non-symmetric matrix symmetric (default: refuse it, naming the entry).
+    params = {"symmetrize": "none"}
+    choices = {"symmetrize": SYMMETRIZE}
 
     def __init__(self, target: str | None = None, **params):
         super().__init__(target, **params)
@@ -265,4 +268,4 @@ class SuiteSparse(DatasetBase):
         if stored["field"] == "pattern":
             A = graph_system_from_pattern(A)
             meta["values"] = "graph-laplacian+I"
-        return matrix_case(self.spec.canonical(), A, f"ss:{self.target}", meta=meta)
+        return matrix_case(self.spec.canonical(), A, f"ss:{self.target}", meta=meta, symmetrize=self.p["symmetrize"])

@@ -57,13 +57,20 @@ class Ordering:
     extras: dict = field(default_factory=dict)
 
 
-def prepare_matrix(A, source: str) -> tuple[sp.csr_matrix, dict]:
-    """Check and normalize a matrix read from ``source``: square, symmetric pattern, no explicit zeros.
+#: Relative tolerance of value symmetry: |a_ij − a_ji| ≤ SYMMETRY_RTOL · max|a|.
+SYMMETRY_RTOL = 1e-12
+#: How ``symmetrize=`` makes a matrix symmetric (a dataset parameter of matrix files).
+SYMMETRIZE = ("none", "lower", "upper", "average")
 
-    Returns the cleaned CSR matrix (sorted indices, float64) and what was done to it, for the
-    result row: an asymmetric pattern is symmetrized (flag ``symmetrized``); explicit zeros are
-    dropped (count ``explicit_zeros_dropped``); empty rows are counted (the matrix is then
-    singular, which the numeric back-ends report as ``not_spd``).
+
+def prepare_matrix(A, source: str, symmetrize: str = "none") -> tuple[sp.csr_matrix, dict]:
+    """Check and normalize a matrix read from ``source``: square, symmetric, finite, no explicit zeros.
+
+    A matrix whose values (or pattern: a one-sided ``general`` file) are not symmetric is an
+    InputError naming its largest asymmetric entry, unless ``symmetrize`` says how to make it
+    symmetric (``lower``/``upper``: mirror that triangle; ``average``: (A + Aᵀ)/2), which is then
+    recorded. Explicit zeros are dropped (counted), empty rows counted, and non-positive diagonal
+    entries recorded (``nonpositive_diagonal``), so that a later ``not_spd`` can name them.
     """
     if not sp.issparse(A):
         raise InputError(f"{source}: expected a sparse matrix, got {type(A).__name__}")
@@ -71,33 +78,65 @@ def prepare_matrix(A, source: str) -> tuple[sp.csr_matrix, dict]:
         raise InputError(f"{source}: matrix is {A.shape[0]}x{A.shape[1]}; a square matrix is required")
     if A.shape[0] == 0:
         raise InputError(f"{source}: matrix is empty (0x0)")
+    if symmetrize not in SYMMETRIZE:
+        raise InputError(f"{source}: symmetrize={symmetrize!r}; expected one of {', '.join(SYMMETRIZE)}")
     A = sp.csr_matrix(A, dtype=np.float64, copy=True)
     A.sum_duplicates()
     notes: dict = {}
     if not np.all(np.isfinite(A.data)):
         raise InputError(f"{source}: matrix has {int((~np.isfinite(A.data)).sum())} NaN/Inf values")
+    if symmetrize == "none":
+        worst = largest_asymmetry(A)
+        if worst is not None:
+            i, j, a_ij, a_ji, tol = worst
+            raise InputError(
+                f"{source}: matrix is not symmetric: entry ({i + 1}, {j + 1}) = {a_ij:.17g} but ({j + 1}, {i + 1}) = "
+                f"{a_ji:.17g} (1-based; the largest of the asymmetric pairs, tolerance {tol:.3g}); a Cholesky "
+                f"benchmark needs a symmetric matrix — pass symmetrize=lower|upper|average to make it one")
+    else:
+        notes["value_asymmetry"] = float(abs(A - A.T).max()) if A.nnz else 0.0
+        lower, upper = sp.tril(A, -1), sp.triu(A, 1)
+        diag = sp.diags(A.diagonal())
+        A = {"lower": lower + lower.T, "upper": upper + upper.T, "average": (lower + upper.T + upper + lower.T) / 2}[
+            symmetrize] + diag
+        A = sp.csr_matrix(A)
+    notes["symmetrized"] = symmetrize
     zeros = int((A.data == 0).sum())
     if zeros:
         A.eliminate_zeros()
     notes["explicit_zeros_dropped"] = zeros
-    pattern = A.copy()
-    pattern.data[:] = 1.0
-    asym = pattern - pattern.T
-    asym.eliminate_zeros()
-    symmetrized = asym.nnz > 0
-    if symmetrized:
-        # Keep the values of the given entries; mirror missing ones from the other triangle.
-        missing_t = (pattern.T - pattern.multiply(pattern.T)).tocsr()
-        missing_t.eliminate_zeros()
-        A = (A + A.T.multiply(missing_t)).tocsr()
-    else:
-        values_asym = abs(A - A.T)
-        values_asym.eliminate_zeros()
-        notes["value_asymmetry"] = float(values_asym.max()) if values_asym.nnz else 0.0
-    notes["symmetrized"] = bool(symmetrized)
     notes["empty_rows"] = int((np.diff(A.indptr) == 0).sum())
+    diagonal = A.diagonal()
+    bad = np.flatnonzero(diagonal <= 0)
+    if len(bad):
+        notes["nonpositive_diagonal"] = {"count": int(len(bad)), "first_row": int(bad[0]) + 1,
+                                         "value": float(diagonal[bad[0]])}
     A.sort_indices()
     return A, notes
+
+
+def largest_asymmetry(A: sp.csr_matrix):
+    """(i, j, a_ij, a_ji, tolerance) of the largest |a_ij − a_ji| above the tolerance, or None."""
+    scale = float(abs(A).max()) if A.nnz else 0.0
+    tol = SYMMETRY_RTOL * scale
+    D = (A - A.T).tocoo()
+    over = np.abs(D.data) > tol
+    if not over.any():
+        return None
+    k = int(np.argmax(np.where(over, np.abs(D.data), -1)))
+    i, j = int(D.row[k]), int(D.col[k])
+    return i, j, float(A[i, j]), float(A[j, i]), tol
+
+
+def diagonal_reason(meta: dict) -> str:
+    """What a not_spd reason adds when the matrix has a zero or negative diagonal entry."""
+    bad = (meta or {}).get("nonpositive_diagonal")
+    if not bad:
+        return ""
+    kind = "zero (or absent)" if bad["value"] == 0 else "negative"
+    return (f"; the matrix has {bad['count']} diagonal entr{'y' if bad['count'] == 1 else 'ies'} <= 0, the first "
+            f"({bad['first_row']}, {bad['first_row']}) = {bad['value']:g} ({kind}; 1-based): an SPD matrix has a "
+            f"positive diagonal")
 
 
 def symmetric_graph(A: sp.spmatrix) -> sp.csr_matrix:

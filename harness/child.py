@@ -25,7 +25,7 @@ from .. import datasets as dataset_registry
 from .. import orderings as ordering_registry
 from . import backends as backend_registry
 from .backends import NotSPD
-from .case import MatrixCase, symmetric_graph, validate_perm
+from .case import MatrixCase, diagonal_reason, symmetric_graph, validate_perm
 from .runner import RunConfig, Unit, base_row, load_plugins
 
 #: The symbolic analysis' metrics stored in every row (DESIGN §3).
@@ -235,7 +235,7 @@ def _run_native(unit, case, graph, backends, pending, base, out, step) -> list[d
                 row.update(symbolic_metrics(symbolic_factor(graph, perm)))
                 row["t_symbolic_s"] = time.perf_counter() - t0
         except NotSPD as err:
-            rows.append(dict(row, status="not_spd", reason=str(err)))
+            rows.append(dict(row, status="not_spd", reason=str(err) + diagonal_reason(case.meta)))
             out(rows[-1])
             continue
         except Exception as err:
@@ -297,7 +297,7 @@ def _run_backend(unit, backend, name, repeat, case, perm, result, symbolic, row_
     try:
         metrics = backend.run(case, perm, result, symbolic)
     except NotSPD as err:
-        return dict(row, status="not_spd", reason=str(err))
+        return dict(row, status="not_spd", reason=str(err) + diagonal_reason(case.meta))
     except Exception as err:
         return dict(row, status=_failure_status(err), reason=f"back-end {name}: {_error_text(err)}",
                     backend_extras=json.dumps({"traceback": traceback.format_exc(limit=8)}))

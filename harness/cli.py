@@ -257,31 +257,44 @@ def dry_run_lines(config) -> list[str]:
 def _fmt(value, kind: str) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "–"
-    if kind == "s":
-        return f"{value:.3g}"
     if kind == "int":
         return f"{int(value):,}"
     return f"{value:.3g}"
 
 
-def summary_table(frame, title="summary") -> Table:
+def _spread(series, kind: str) -> str:
+    """'median' for one value, 'median [min–max]' for repeats."""
+    if not len(series):
+        return "–"
+    med = _fmt(float(series.median()), kind)
+    if len(series) == 1 or series.min() == series.max():
+        return med
+    return f"{med} [{_fmt(float(series.min()), kind)}–{_fmt(float(series.max()), kind)}]"
+
+
+#: The summary's columns: (row column, header with unit, format). Times are medians over the
+#: repeats with their range; the total is the README's definition (graph build included).
+SUMMARY_COLUMNS = [("t_graph_s", "graph [s]", "s"), ("t_order_s", "order [s]", "s"), ("nnz_L", "nnz(L)", "int"),
+                   ("flops", "flops", "g"), ("t_tree_s", "tree [s]", "s"), ("t_analyze_s", "analyze [s]", "s"),
+                   ("t_factor_s", "factor [s]", "s"), ("t_solve_s", "solve [s]", "s"), ("t_total_s", "total [s]", "s"),
+                   ("cpu_util", "CPU/wall", "g"), ("residual", "residual", "g")]
+
+
+def summary_table(frame, title="summary"):
+    repeats = int(frame.groupby(["dataset", "ordering", "backend"])["repeat"].nunique().max()) if len(frame) else 0
+    if repeats > 1:
+        title += f" — median [min–max] over {repeats} repeats"
     table = Table(title=title)
-    cols = [("dataset", None), ("ordering", None), ("backend", None), ("status", None),
-            ("t_order_s", "s"), ("nnz_L", "int"), ("flops", "g"), ("t_analyze_s", "s"),
-            ("t_factor_s", "s"), ("t_solve_s", "s"), ("t_total_s", "s"), ("residual", "g")]
-    headers = ["dataset", "ordering", "back-end", "status", "order [s]", "nnz(L)", "flops", "analyze [s]",
-               "factor [s]", "solve [s]", "total [s]", "residual"]
-    for (name, kind), header in zip(cols, headers):
-        table.add_column(header, overflow="fold", no_wrap=kind is not None, justify="right" if kind else "left")
-    keys = ["dataset", "ordering", "backend"]
-    for key, cell in frame.groupby(keys, sort=True):
+    for header in ("dataset", "ordering", "back-end", "status"):
+        table.add_column(header, overflow="fold")
+    for _, header, _ in SUMMARY_COLUMNS:
+        table.add_column(header, overflow="fold", justify="right")
+    for key, cell in frame.groupby(["dataset", "ordering", "backend"], sort=True):
         ok = cell[cell["status"] == "ok"]
-        values = list(key)
-        values.append(",".join(sorted(set(cell["status"]))))
         src = ok if len(ok) else cell
-        for name, kind in cols[4:]:
-            series = src[name].dropna() if name in src else []
-            values.append(_fmt(float(series.median()) if len(series) else None, kind))
+        values = list(key) + [",".join(sorted(set(cell["status"])))]
+        for name, _, kind in SUMMARY_COLUMNS:
+            values.append(_spread(src[name].dropna().astype(float), kind) if name in src else "–")
         table.add_row(*(escape(str(v)) for v in values))  # names hold [brackets]: not rich markup
     reasons = frame[frame["status"] != "ok"][["dataset", "ordering", "backend", "status", "reason"]]
     return table, reasons.drop_duplicates(subset=["dataset", "ordering", "backend", "status"])

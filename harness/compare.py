@@ -14,7 +14,8 @@ def ratio_table(frame: pd.DataFrame, baseline: str = "metis") -> pd.DataFrame:
     """
     ok = frame[(frame["status"] == "ok") & (frame["backend"] == "symbolic")]
     med = ok.groupby(["dataset", "ordering"], sort=True).agg(
-        n=("n", "first"), t_order_s=("t_order_s", "median"), repeats=("t_order_s", "size"),
+        n=("n", "first"), t_order_s=("t_order_s", "median"), t_order_min_s=("t_order_s", "min"),
+        t_order_max_s=("t_order_s", "max"), repeats=("t_order_s", "size"), cpu_util=("cpu_util", "median"),
         nnz_L=("nnz_L", "median"), flops=("flops", "median")).reset_index()
     base = med[med["ordering"] == baseline].set_index("dataset")
     for col in ("t_order_s", "nnz_L", "flops"):
@@ -24,15 +25,16 @@ def ratio_table(frame: pd.DataFrame, baseline: str = "metis") -> pd.DataFrame:
 
 
 def rich_table(table: pd.DataFrame, baseline: str) -> Table:
-    out = Table(title=f"orderings compared (ratios to {baseline})")
+    out = Table(title=f"orderings compared (ratios of medians to {baseline}, one run)")
     cols = ["dataset", "n", "ordering", "t_order_s", f"t_order_s_vs_{baseline}", "nnz_L",
             f"nnz_L_vs_{baseline}", "flops", f"flops_vs_{baseline}"]
-    headers = ["dataset", "n", "ordering", "t_order [s]", "×", "nnz(L)", "×", "flops", "×"]
+    headers = ["dataset", "n", "ordering", "t_order [s] median [min–max] (repeats)", "×", "nnz(L)", "×", "flops", "×"]
     for col, header in zip(cols, headers):
         out.add_column(header, overflow="fold", no_wrap=col not in ("dataset", "ordering"))
     for row in table.itertuples(index=False):
         r = row._asdict()
-        out.add_row(escape(str(r["dataset"])), f"{int(r['n']):,}", escape(str(r["ordering"])), f"{r['t_order_s']:.3f}",
+        spread = f"{r['t_order_s']:.3f} [{r['t_order_min_s']:.3f}–{r['t_order_max_s']:.3f}] ({r['repeats']})"
+        out.add_row(escape(str(r["dataset"])), f"{int(r['n']):,}", escape(str(r["ordering"])), escape(spread),
                     f"{r[f't_order_s_vs_{baseline}']:.2f}", f"{int(r['nnz_L']):,}",
                     f"{r[f'nnz_L_vs_{baseline}']:.2f}", f"{r['flops']:.3g}", f"{r[f'flops_vs_{baseline}']:.2f}")
     return out
