@@ -91,6 +91,17 @@ class Stamp(orderings.OrderingBase):
 
 
 @orderings.register
+class Threads(orderings.OrderingBase):
+    """Natural order; its extras report the thread budget the harness handed it."""
+
+    name = "test-threads"
+    warmup = False
+
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
+        return Ordering(np.arange(graph.shape[0]), extras={"threads_given": threads})
+
+
+@orderings.register
 class Crash(orderings.OrderingBase):
     """Kills its own process: ``abort`` (SIGABRT, as a failed assertion in C does) or ``segv``."""
 
@@ -184,9 +195,23 @@ class DenseCholesky(backends.NumericBackend):
         return {"backend_nnz_L": int(np.count_nonzero(self._L))}
 
 
+@backends.register
+class DenseWithTree(DenseCholesky):
+    """test-dense that first derives something from the ordering (as cuDSS derives its ND tree),
+    taking ``tree_seconds``: the harness must charge it in t_tree_s and in the total."""
+
+    name = "test-dense-tree"
+    params = {"k": 1, "tree_seconds": 0.2}
+
+    def analyze(self, A, perm, ordering):
+        with backends.Stopwatch() as tree:
+            time.sleep(self.p["tree_seconds"])
+        return {"t_tree_s": tree.wall, "t_tree_cpu_s": tree.cpu, "t_analyze_s": super().analyze(A, perm, ordering)}
+
+
 DATASETS = [TinyGrid, BrokenDataset]
-ORDERINGS = [Exploding, NotABijection, Missing, Stamp, Crash, Sleep, Hog]
-BACKENDS = [AbortingBackend, DenseCholesky]
+ORDERINGS = [Exploding, NotABijection, Missing, Stamp, Crash, Sleep, Hog, Threads]
+BACKENDS = [AbortingBackend, DenseCholesky, DenseWithTree]
 
 
 def emit_then_abort(payload, emit, step):
