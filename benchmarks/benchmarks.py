@@ -8,8 +8,14 @@ What it tracks per commit:
   times it;
 * ``Factor.time_factor`` / ``Factor.time_solve`` — numeric factorization and one solve of the
   ``cholmod`` back-end (and ``cudss`` where there is a GPU) with the ordering's permutation;
+* ``Total.time_total`` — the README's total of a cell, from the matrix as given: graph build,
+  ordering, analysis (with anything the back-end derives), factorization and solve; for ``native``
+  the solver's own phases;
 * ``PeakMemory.peakmem_order_and_factor`` — a whole cell (ordering + analysis + factorization +
   solve) on the largest input.
+
+Every ordering gets the same thread budget (``THREADS``: the CPUs this process may use), as
+``permbench run --threads`` hands each cell one.
 
 All orderings, symbolic analyses and inputs are computed once, in ``setup_cache`` (shared by every
 class: asv keys the cache by the function's source line); each benchmark's ``setup`` only picks its
@@ -23,6 +29,7 @@ asv's way to skip.
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +60,11 @@ FACTOR_ORDERINGS = ["amd", "metis", "patch", "homa"]
 BACKENDS = ["cholmod", "cudss"]
 #: The seed ``permbench run`` passes to an ordering's first repeat.
 SEED = 0
+#: The thread budget every ordering gets (the BLAS of the back-ends uses the same CPUs).
+THREADS = len(os.sched_getaffinity(0))
+#: Inputs and orderings of the end-to-end total (the native ordering: the solver's own).
+TOTAL_CASES = ["grid[n=10000]", LARGEST_CASE]
+TOTAL_ORDERINGS = ["amd", "metis", "patch", "native"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -204,10 +216,10 @@ class OrderTime(_Cached):
         self.ordering = create_ordering(ordering, case)
         # One untimed call: loads numba's cached kernels and initializes libraries, as the harness's
         # warm-up does before it times an ordering.
-        self.ordering.compute(self.graph, coords=self.coords, seed=SEED)
+        self.ordering.compute(self.graph, coords=self.coords, seed=SEED, threads=THREADS)
 
     def time_order(self, cache, dataset, ordering):
-        self.ordering.compute(self.graph, coords=self.coords, seed=SEED)
+        self.result = self.ordering.compute(self.graph, coords=self.coords, seed=SEED, threads=THREADS)
 
 
 class Factor(_Cached):
@@ -250,6 +262,35 @@ class PeakMemory(_Cached):
         self.backend = create_backend("cholmod")
 
     def peakmem_order_and_factor(self, cache, ordering):
-        result = self.ordering.compute(self.graph, coords=coords_of(self.case), seed=SEED)
+        result = self.ordering.compute(self.graph, coords=coords_of(self.case), seed=SEED, threads=THREADS)
         perm = validate_perm(result.perm, self.case.n, who=ordering)
-        self.backend.run(self.case, perm, result, None)
+        self.metrics = self.backend.run(self.case, perm, result, None)
+
+
+class Total(_Cached):
+    """The README's total of one cell, timed by asv as one call: graph build + ordering + the
+    back-end's phases (what it derives from the ordering, analysis, factorization, solve); for
+    ``native``, the solver's phases alone (it builds its graph inside them)."""
+
+    params = (TOTAL_CASES, TOTAL_ORDERINGS, ["cholmod"])
+    param_names = ("dataset", "ordering", "backend")
+
+    def setup(self, cache, dataset, ordering, backend):
+        self.case, _graph = cache["inputs"][dataset]
+        self.backend = create_backend(backend)
+        self.ordering = None if ordering == "native" else create_ordering(ordering, self.case)
+        if self.ordering is None and not self.backend.supports_native:
+            raise NotImplementedError(f"{backend} has no native ordering")
+        if self.ordering is not None:
+            entry_or_skip(cache, dataset, ordering)
+        self.time_total(cache, dataset, ordering, backend)  # warm-up, untimed: as the harness's
+
+    def time_total(self, cache, dataset, ordering, backend):
+        if self.ordering is None:
+            self.metrics = self.backend.run(self.case, None, None, None)
+            return
+        graph = symmetric_graph(self.case.A)
+        result = self.ordering.compute(graph, coords=coords_of(self.case), seed=SEED, threads=THREADS)
+        perm = validate_perm(result.perm, self.case.n, who=ordering)
+        self.case.graph = graph
+        self.metrics = self.backend.run(self.case, perm, result, None)
