@@ -81,3 +81,27 @@ def read_results(path) -> tuple[pd.DataFrame, dict]:
     meta = table.schema.metadata or {}
     provenance = json.loads(meta[PROVENANCE_KEY]) if PROVENANCE_KEY in meta else {}
     return table.to_pandas(), provenance
+
+
+def upgrade_totals(path, note: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Recompute ``t_total_s``/``t_total_k_s`` of a stored result file under the current
+    definition (``metrics.totals``: the graph build counted for user orderings), in place, for
+    files written before it; ``note`` (how and why) goes into the provenance. Returns (before,
+    after). Only ok rows of numeric back-ends change; every other value stays as measured."""
+    from .metrics import totals
+
+    path = Path(path)
+    frame, provenance = read_results(path)
+    before = frame.copy()
+    numeric = (frame["status"] == "ok") & frame["t_total_s"].notna()
+    for i in frame.index[numeric]:
+        row = frame.loc[i].to_dict()
+        new = totals(row, native=row["ordering"] == "native")
+        frame.at[i, "t_total_s"] = new["t_total_s"]
+        frame.at[i, "t_total_k_s"] = new["t_total_k_s"]
+    provenance.setdefault("upgrades", []).append(note)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True, default=str).encode()
+    atomic_write_table(table.replace_schema_metadata(meta), path)
+    return before, frame

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from permbench.harness import runner
-from permbench.harness.child import totals
+from permbench.harness.metrics import totals
 from permbench.harness.store import ResultStore
 
 PHASES = ("t_graph_s", "t_order_s", "t_tree_s", "t_analyze_s", "t_factor_s", "t_solve_s")
