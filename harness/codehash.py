@@ -5,6 +5,11 @@ A plug-in's files are its own module (the whole folder when the plug-in is a pac
 ``datasets/``, ``harness/backends/``) it imports — found by reading its ``import`` statements,
 so nobody keeps a list by hand. Harness modules are not followed (specs, the registry, the
 CLI do not shape numbers) except the ones that time and count, which every cell includes.
+
+A plug-in's own files count byte for byte (any edit re-runs its cells); the modules it depends
+on count by their syntax tree, so that a comment or layout change in a shared module (the
+harness's child, ``orderings/amd.py`` that ``patch`` calls) does not re-run every cell, while
+a change of code does.
 """
 
 from __future__ import annotations
@@ -69,6 +74,15 @@ def module_files(module: str) -> tuple[Path, ...]:
     return tuple(sorted(set(seen.values())))
 
 
+def own_files(cls) -> tuple[Path, ...]:
+    """A plug-in class's own source: its module's file, its whole folder when it is a package."""
+    module = cls.__module__
+    own = Path(inspect.getsourcefile(cls)).resolve()
+    if own.name == "__init__.py" and module not in PLUGIN_PACKAGES:
+        return tuple(sorted(own.parent.rglob("*.py")))
+    return (own,)
+
+
 def plugin_files(cls) -> tuple[Path, ...]:
     """A plug-in class's files: its module's closure, its whole folder when it is a package."""
     module = cls.__module__
@@ -90,12 +104,24 @@ def harness_files() -> tuple[Path, ...]:
     return tuple(sorted(p for p in (_origin(m) for m in HARNESS_MODULES) if p is not None))
 
 
-def hash_files(files) -> str:
-    """Of the files' contents and repository-relative names (the same in every clone)."""
+def hash_files(files, own=()) -> str:
+    """Of the files' repository-relative names (the same in every clone) and contents: the bytes of
+    ``own`` files, the syntax tree of the others."""
+    own = set(own)
     digest = hashlib.sha256()
     for name, path in zip(display(files), sorted(files)):
-        digest.update(name.encode() + b"\0" + Path(path).read_bytes() + b"\0")
+        digest.update(name.encode() + b"\0" + (Path(path).read_bytes() if path in own else _syntax(path)) + b"\0")
     return digest.hexdigest()[:16]
+
+
+def _syntax(path: Path) -> bytes:
+    stat = Path(path).stat()
+    return _syntax_of(Path(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=None)
+def _syntax_of(path: Path, _mtime_ns: int, _size: int) -> bytes:
+    return ast.dump(ast.parse(path.read_text(), str(path))).encode()
 
 
 def display(files) -> list[str]:

@@ -258,7 +258,8 @@ def plan(config: RunConfig) -> list[Group]:
             ids, code = {}, {}
             for b in backends:
                 files = code_files(d, o, b)
-                code[b.spec.canonical()] = (codehash.hash_files(files), codehash.display(files))
+                own = [f for p in (d, o, b) for f in codehash.own_files(type(p))]
+                code[b.spec.canonical()] = (codehash.hash_files(files, own), codehash.display(files))
                 ids[b.spec.canonical()] = cell_id(d, o, b, versions, code[b.spec.canonical()][0])
             gid = hashlib.sha256(json.dumps(sorted(ids.values())).encode()).hexdigest()[:16]
             groups.append(Group(d, o, backends, gid, ids, code))
