@@ -356,11 +356,18 @@ def run(
     Exit code: 0 when every cell ended ok, skipped, unavailable or not_spd; 1 when any ended in
     error, timeout or oom; 2 for bad arguments or a result file that is locked, refused or unwritable.
     """
-    from .runner import ResultsWriteError, RunConfig, default_mem_limit_bytes
-    from .store import StoreError, parts_dir_for
+    import contextlib
+
+    from .writer_lock import StoreError, writer_lock
 
     cfg = None
+    held = contextlib.ExitStack()
     try:
+        if out is not None and not dry_run:
+            # Before the numeric stack loads: a second writer on the same file is told at once.
+            held.enter_context(writer_lock(out, wait))
+        from .runner import RunConfig, default_mem_limit_bytes
+
         suite = suites.load(config) if config else (suites.DEFAULT if not (dataset or ordering or backend) else {})
         # Command-line options win over the suite file's keys, which win over the defaults.
         executor = executor or suite.get("executor", "local")
@@ -395,16 +402,19 @@ def run(
             for line in dry_run_lines(cfg):
                 console.print(line, soft_wrap=True, highlight=False, markup=False)
             return
-        outcome = execute_run(cfg, wait=wait)
+        with held:
+            outcome = execute_run(cfg, wait=wait)
     except KeyboardInterrupt:
-        where = parts_dir_for(cfg.out) if cfg is not None else "the run's .parts folder"
+        where = f"{cfg.out}.parts" if cfg is not None else "the run's .parts folder"
         err_console.print(escape(f"interrupted: finished cells are kept in {where}; re-run the same command to "
                                  f"resume, or `permbench clean {cfg.out if cfg else '<out>'}` to merge them and "
                                  f"remove the rest"))
         raise typer.Exit(130)
-    except (SpecError, suites.SuiteError, ResultsWriteError, StoreError, FileNotFoundError, ImportError) as err:
+    except (SpecError, suites.SuiteError, StoreError, FileNotFoundError, ImportError) as err:
         err_console.print("[red]error:[/] " + escape(str(err)))
         raise typer.Exit(2)
+    finally:
+        held.close()
     finish_run(outcome)
 
 

@@ -586,8 +586,8 @@ def run(config: RunConfig, progress: Observer | None = None, wait: bool = False,
     from . import provenance
 
     started = time.perf_counter()
-    groups = plan(config)
-    with ResultStore(config.out, wait=wait, warn=warn) as store:
+    with ResultStore(config.out, wait=wait, warn=warn) as store:  # first: a second writer learns at once
+        groups = plan(config)
         store.rows()  # refuse a file that is not a permbench result before any work
         cells = execute(config, store, progress=progress, groups=groups)
         ids = {c.cell_id for c in cells}

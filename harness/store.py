@@ -18,13 +18,10 @@ A run never loses, mixes or duplicates work:
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import os
 import shutil
-import socket
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .results import PROVENANCE_KEY, atomic_write_table, rows_to_frame
+from .writer_lock import ResultsWriteError, StoreError, StoreLocked, writer_lock  # noqa: F401 (re-exported)
 
 FRAGMENT_KEY = b"permbench.fragment"
 
@@ -40,18 +38,6 @@ FRAGMENT_KEY = b"permbench.fragment"
 CELL_KEY = ["dataset", "ordering", "backend"]
 ROW_KEY = CELL_KEY + ["repeat"]
 REQUIRED_COLUMNS = {"cell_id", "dataset", "ordering", "backend", "repeat", "status"}
-
-
-class StoreError(Exception):
-    """The result file cannot be used: not a permbench result, locked, unwritable, inconsistent."""
-
-
-class ResultsWriteError(StoreError, OSError):
-    """A result file or fragment could not be written (full disk, unwritable folder)."""
-
-
-class StoreLocked(StoreError):
-    """Another run holds the result file's lock."""
 
 
 def parts_dir_for(out: Path) -> Path:
@@ -164,44 +150,18 @@ class ResultStore:
     def __post_init__(self):
         self.out = Path(self.out)
         self.parts = parts_dir_for(self.out)
-        self.writer_file = self.out.with_name(self.out.name + ".writer.json")
-        self._lock = None
         self._rows: pd.DataFrame | None = None
         self._provenance: dict = {}
         self._fragments: dict[str, pd.DataFrame] | None = None
 
-    # -- the lock --------------------------------------------------------------------------------
+    # -- the lock (writer_lock.py) ------------------------------------------------------------------
     def __enter__(self):
-        from filelock import FileLock, Timeout
-
-        try:
-            self.out.parent.mkdir(parents=True, exist_ok=True)
-            self._lock = FileLock(str(self.out) + ".lock")
-            self._lock.acquire(timeout=-1 if self.wait else 0)
-        except Timeout:
-            raise StoreLocked(f"{self.out} is being written by another run ({self.holder()}); "
-                              f"wait for it with --wait, or write to another --out") from None
-        except OSError as err:
-            raise ResultsWriteError(f"cannot write results at {self.out}: {err.strerror or err} "
-                             f"(check --out: the folder must be creatable and writable)") from err
-        info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-                "command": " ".join(sys.argv)}
-        self.writer_file.write_text(json.dumps(info))
+        self._held = writer_lock(self.out, self.wait)
+        self._held.__enter__()
         return self
 
     def __exit__(self, *exc):
-        try:
-            self.writer_file.unlink(missing_ok=True)
-        finally:
-            self._lock.release()
-
-    def holder(self) -> str:
-        try:
-            info = json.loads(self.writer_file.read_text())
-            return f"PID {info['pid']} on {info['host']}, started {info['started']}: {info.get('command', '')}"
-        except (OSError, ValueError, KeyError):
-            return "holder unknown"
+        self._held.__exit__(*exc)
 
     # -- what is there -----------------------------------------------------------------------------
     def rows(self) -> pd.DataFrame:
