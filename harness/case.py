@@ -100,7 +100,7 @@ def prepare_matrix(A, source: str, symmetrize: str = "none") -> tuple[sp.csr_mat
         A = {"lower": lower + lower.T, "upper": upper + upper.T, "average": (lower + upper.T + upper + lower.T) / 2}[
             symmetrize] + diag
         A = sp.csr_matrix(A)
-    notes["symmetrized"] = symmetrize
+    notes["symmetrized"] = False if symmetrize == "none" else symmetrize
     zeros = int((A.data == 0).sum())
     if zeros:
         A.eliminate_zeros()

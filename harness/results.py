@@ -105,3 +105,14 @@ def upgrade_totals(path, note: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     meta[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True, default=str).encode()
     atomic_write_table(table.replace_schema_metadata(meta), path)
     return before, frame
+
+
+def write_results(rows, path, provenance: dict) -> pd.DataFrame:
+    """Write rows as a result file (provenance in its metadata), atomically; for tools and tests
+    that assemble a file themselves. A run writes through ``store.ResultStore`` instead."""
+    frame = rows_to_frame(rows if isinstance(rows, list) else rows.to_dict("records"))
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True, default=str).encode()
+    atomic_write_table(table.replace_schema_metadata(meta), Path(path))
+    return frame

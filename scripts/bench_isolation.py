@@ -1,7 +1,7 @@
 """What per-unit process isolation costs: isolated run vs the same work in this process.
 
 Runs a suite of trivial cells (small meshes × cheap orderings × the symbolic back-end: one cell
-per unit) through ``runner.execute`` — every unit in its own spawned child, every dataset loaded
+per unit) through ``runner.run`` — every unit in its own spawned child, every dataset loaded
 once in a child of its own — and times each unit from its start to its fragment being written.
 Then it runs the same units in this process, on the same loaded cases (warm: second call), and
 prints the overhead per unit (isolated − in-process): median, min, max, and the dataset loaders'
@@ -54,13 +54,13 @@ def main():
         groups = runner.plan(config)
         clock = Clock()
         t0 = time.perf_counter()
-        runner.execute(config, progress=clock, groups=groups)
+        runner.run(config, progress=clock)
         t_isolated = time.perf_counter() - t0
         isolated = {label: clock.finished[label] - clock.started[label] for label in clock.finished}
         loaders = [clock.started[min((lbl for lbl in clock.started if lbl.startswith(name + " · ")),
                                      key=clock.started.get)] - t for name, t in clock.loading.items()]
-        states = runner.cell_states(runner.cells_of(groups), runner.parts_dir_for(config.out), config)
-        units = runner.units_to_run(groups, {cid: runner.CellState("run", "new") for cid in states})
+        cells = runner.cells_of(groups)
+        units = runner.units_to_run(groups, {c.cell_id: runner.CellState("run", "new") for c in cells})
 
     in_process = {}
     for name in DATASETS:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from permbench.harness import figures
 from permbench.harness.cli import app
-from permbench.harness.results import merge, write_fragment
+from permbench.harness.results import write_results as write_result_file
 
 ORDERINGS = {"amd": 1.2, "metis": 1.0, "natural": 4.0}  # fill relative to metis
 
@@ -45,9 +45,7 @@ def result_rows(k: int = 4, numeric: bool = True) -> list[dict]:
 
 
 def write_results(path: Path, rows: list[dict]) -> Path:
-    parts = path.with_name(path.name + ".parts")
-    write_fragment(rows, parts / "all.parquet")
-    merge(parts, path, {"test": True})
+    write_result_file(rows, path, {"test": True})
     return path
 
 
@@ -179,6 +177,7 @@ def test_figures_never_run_anything(study, monkeypatch):
         raise AssertionError("figures must only read result files")
 
     monkeypatch.setattr(runner, "execute", forbidden)
+    monkeypatch.setattr(runner, "run", forbidden)
     monkeypatch.setattr(orderings, "create", forbidden)
     cfg = figures.load_config(study)
     (outcome,) = figures.build_figures(figures.FigureConfig(**{**cfg.__dict__, "names": ("b_fill_flops_vs_baseline",)}))

@@ -6,6 +6,7 @@ parent's sys.path reaches them, as with multiprocessing's spawn), CLI runs throu
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -97,11 +98,11 @@ def test_timeout_kills_the_process_group(plugins, tmp_path, monkeypatch):
     monkeypatch.setenv("PERMBENCH_TEST_PIDDIR", str(tmp_path))
     t0 = time.monotonic()
     frame = run(tmp_path, plugins, datasets=["test-tinygrid"], orderings=["test-sleep[seconds=30]"],
-                backends=["symbolic"], timeout_s=1.5)
+                backends=["symbolic"], timeout_s=5)
     assert time.monotonic() - t0 < 30
     row = frame.iloc[0]
     assert row["status"] == "timeout"
-    assert "still running after 1.5 s" in row["reason"] or "still running after 1.6 s" in row["reason"]
+    assert re.search(r"still running after 5\.\d s", row["reason"]), row["reason"]
     assert "step 'ordering test-sleep[seconds=30.0] (repeat 0)'" in row["reason"]
     (pids,) = [p.read_text().split() for p in tmp_path.glob("*.pids")]
     child, grandchild = map(int, pids)

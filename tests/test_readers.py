@@ -155,8 +155,8 @@ def test_mesh_file_dataset_records_cleaning_and_upsample(tmp_path):
 
 BAD_MESHES = {
     "missing.obj": (None, "file not found"),
-    "empty.obj": ("", "empty mesh"),
-    "points.obj": ("v 0 0 0\nv 1 0 0\n", "empty mesh"),
+    "empty.obj": ("", "0 vertices and no faces"),
+    "points.obj": ("v 0 0 0\nv 1 0 0\n", "2 vertices and no faces"),
     "nan.obj": (SQUARE_OBJ.replace("v 1 1 0", "v nan 1 0"), r"vertex 3 \(1-based\) has a non-finite"),
     "badnum.obj": (SQUARE_OBJ.replace("v 1 0 0", "v 1 x 0"), "not a readable OBJ file.*expected 'v x y z'"),
     "index.off": (SQUARE_OFF.replace("3 0 2 3", "3 0 2 7"), "face 2 refers to vertex 8 .*4 vertices"),
@@ -231,10 +231,13 @@ def test_integer_and_dense_array_files_load(tmp_path):
     assert A.nnz == 2 and A[1, 1] == 5.0
 
 
-def test_asymmetric_pattern_is_symmetrized_and_flagged(tmp_path):
+def test_asymmetric_pattern_is_refused_unless_symmetrize_says_how(tmp_path):
     text = "%%MatrixMarket matrix coordinate real general\n2 2 3\n1 1 2.0\n2 1 -1.0\n2 2 2.0\n"
-    case = load(f"file:{write(tmp_path / 'g.mtx', text)}")
-    assert case.meta["symmetrized"] is True
+    path = write(tmp_path / "g.mtx", text)
+    with pytest.raises(InputError, match=r"not symmetric: entry \(\d, \d\)"):
+        load(f"file:{path}")
+    case = load(f"file:{path}[symmetrize=lower]")
+    assert case.meta["symmetrized"] == "lower"
     np.testing.assert_array_equal(case.A.toarray(), [[2, -1], [-1, 2]])
 
 
