@@ -484,6 +484,52 @@ def figures(
             console.print(str(path), highlight=False)
 
 
+@app.command("diff")
+def diff_command(
+    base: Path = typer.Argument(..., help="The reference result file (e.g. main's)."),
+    new: Path = typer.Argument(..., help="The result file to judge against it."),
+    threshold: float = typer.Option(1.1, "--threshold", min=1.0, help="A timing regressed when new/base of the medians exceeds this and the repeats say it is significant."),
+    alpha: float = typer.Option(0.05, "--alpha", min=0.0, max=1.0, help="Significance level of the Mann–Whitney test over the repeats."),
+    format_: str = typer.Option("table", "--format", help="table (rich), md, csv or json."),
+    only_changed: bool = typer.Option(False, "--only-changed", help="Leave out metrics whose verdict is 'same'."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the md/csv/json output to this file instead of stdout."),
+):
+    """Compare two stored result files (runs nothing): per cell and timing, the ratio of medians with
+    both ranges and a Mann–Whitney test over the repeats; counts compared exactly; cells in one file only.
+
+    Exit code: 1 when a metric regressed beyond --threshold significantly (or an ok cell now fails),
+    0 otherwise, 2 for bad arguments or unreadable files.
+    """
+    from . import diff as differ
+
+    if format_ not in ("table", "md", "csv", "json"):
+        err_console.print(f"[red]error:[/] --format must be table, md, csv or json (got {format_!r})")
+        raise typer.Exit(2)
+    try:
+        outcome = differ.diff_files(base, new, threshold=threshold, alpha=alpha)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        err_console.print("[red]error:[/] " + escape(str(err)))
+        raise typer.Exit(2)
+    if format_ == "table":
+        console.print(differ.rich_table(outcome, only_changed))
+        for title, table in (("status changed", outcome.status_changes), ("only in base", outcome.only_in_base),
+                             ("only in new", outcome.only_in_new)):
+            for row in table.to_dict("records"):
+                detail = {k: v for k, v in row.items() if k not in ("dataset", "ordering", "backend")}
+                console.print(f"[yellow]{title}[/] " + escape(f"{row['dataset']} · {row['ordering']} · "
+                                                              f"{row['backend']}: {detail}"), highlight=False)
+        console.print(escape(differ.summary_line(outcome)), highlight=False)
+    else:
+        render = {"md": differ.render_markdown, "csv": differ.render_csv, "json": differ.render_json}[format_]
+        text = render(outcome, only_changed)
+        if out is not None:
+            out.write_text(text)
+            err_console.print(escape(f"{out}: {differ.summary_line(outcome)}"), highlight=False)
+        else:
+            sys.stdout.write(text)
+    raise typer.Exit(outcome.exit_code())
+
+
 def _interrupt_on_sigterm() -> None:
     """A batch system stops a job with SIGTERM: treat it as Ctrl-C (children killed, cells kept)."""
     import signal
