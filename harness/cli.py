@@ -435,30 +435,45 @@ def compare(
                       highlight=False)
 
 
+def _deprecated_out(out: Optional[Path], old: Optional[Path], old_name: str) -> Optional[Path]:
+    """``--out`` is the output option of every command; an older spelling still works, with a warning."""
+    if old is not None:
+        if out is not None and out != old:
+            raise typer.BadParameter(f"give --out only ({old_name} is its old spelling)", param_hint=old_name)
+        err_console.print(f"[yellow]warning:[/] {old_name} is deprecated; use --out")
+        return old
+    return out
+
+
 @app.command()
 def report(
-    results_file: Path = typer.Argument(..., help="A result file written by `permbench run`."),
-    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Where figures go (default: next to the results)."),
+    results_files: list[Path] = typer.Argument(..., help="One or more result files written by `permbench run`."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the figures and report.html (default: <first result>-figures next to it)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", hidden=True, help="Deprecated spelling of --out."),
     baseline: str = typer.Option("metis", "--baseline", help="Ordering the fill ratios are relative to."),
 ):
-    """Figures (PNG and PDF) from a result file: ordering time, relative fill, time breakdown, scaling."""
+    """Figures (PNG and PDF) and one self-contained report.html from result files: ordering time,
+    relative fill, time breakdown, scaling, performance profiles; the table, every non-ok reason and
+    the provenance. Runs nothing."""
     from . import report as reporting
 
-    out_dir = out_dir or results_file.with_suffix("").with_name(results_file.stem + "-figures")
+    first = results_files[0]
+    out = _deprecated_out(out, out_dir, "--out-dir") or first.with_suffix("").with_name(first.stem + "-figures")
     try:
-        written = reporting.write_report(results_file, out_dir, baseline=baseline)
+        written = reporting.write_report(results_files, out, baseline=baseline)
     except (FileNotFoundError, ValueError) as err:
         err_console.print("[red]error:[/] " + escape(str(err)))
         raise typer.Exit(2)
     for path in written:
-        console.print(str(path))
+        console.print(str(path), highlight=False)
 
 
 @app.command()
 def figures(
     config: Path = typer.Option(Path("configs/paper.toml"), "-c", "--config",
                                 help="Suite file whose 'figures' table names the result files, the figure set and the output folder."),
-    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write the figures here instead of the suite's figures.out_dir."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the figures to this folder instead of the suite's figures.out_dir."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", hidden=True, help="Deprecated spelling of --out."),
 ):
     """Rebuild the named figure set (a)-(f) from stored result files only; never runs a benchmark.
 
@@ -469,10 +484,11 @@ def figures(
 
     from . import figures as figure_set
 
+    out = _deprecated_out(out, out_dir, "--out-dir")
     try:
         cfg = figure_set.load_config(config)
-        if out_dir is not None:
-            cfg = dataclasses.replace(cfg, out_dir=out_dir)
+        if out is not None:
+            cfg = dataclasses.replace(cfg, out_dir=out)
         outcomes = figure_set.build_figures(cfg)
     except (suites.SuiteError, figure_set.FigureConfigError, FileNotFoundError, ValueError) as err:
         err_console.print(f"[red]error:[/] {err}")
