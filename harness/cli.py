@@ -24,6 +24,21 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 orderings_app = typer.Typer(help="The ordering registry.")
 backends_app = typer.Typer(help="The solver back-ends.")
 datasets_app = typer.Typer(help="The dataset registry.")
+def _version(value: bool) -> None:
+    if value:
+        from permbench import __version__
+
+        console.print(f"permbench {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+):
+    """Benchmark fill-reducing orderings of sparse SPD matrices before Cholesky."""
+
+
 app.add_typer(orderings_app, name="orderings")
 app.add_typer(backends_app, name="backends")
 app.add_typer(datasets_app, name="datasets")
@@ -79,6 +94,8 @@ def datasets_list(
     source: Optional[str] = typer.Option(None, "--source", help="generator | file (the plug-ins), suitesparse (the collection's index) or mesh (the mesh catalogue)."),
     filter_: Optional[str] = typer.Option(None, "--filter", help="With --source suitesparse|mesh, e.g. \"spd and 1e4 <= n <= 1e6 and kind ~ 'structural|2D/3D'\"."),
     refresh: bool = typer.Option(False, "--refresh", help="With --source suitesparse: download the current index first."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Serve datasets from this local mirror (laid out like ../shared/data, with manifest.json) (PERMBENCH_DATA_DIR)."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (PERMBENCH_OFFLINE=1)."),
 ):
     """The dataset plug-ins and named sets; or the SuiteSparse index / mesh catalogue, filtered."""
     import types
@@ -86,6 +103,8 @@ def datasets_list(
     from .. import datasets
     from ..datasets import sets
     from ..harness.case import InputError
+
+    _data_options(data_dir, offline)
 
     if source in (None, "generator", "file"):
         if filter_:
@@ -124,10 +143,14 @@ def datasets_list(
 def datasets_fetch(
     names: list[str] = typer.Argument(..., help="ss:<Group>/<Name>, mesh:<name>, a named set, or ss-index."),
     force: bool = typer.Option(False, "--force", help="Download again even when cached: an upstream change shows as a checksum mismatch and the cached copy stays (the index is replaced)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Serve datasets from this local mirror (laid out like ../shared/data, with manifest.json) (PERMBENCH_DATA_DIR)."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (PERMBENCH_OFFLINE=1)."),
 ):
     """Download, verify and cache datasets (with a progress bar), so runs can go --offline."""
     from ..datasets import sets
     from ..harness.case import InputError
+
+    _data_options(data_dir, offline)
 
     try:
         for got in sets.fetch_names(names, force=force, progress=True):
@@ -139,10 +162,16 @@ def datasets_fetch(
 
 
 @datasets_app.command("verify")
-def datasets_verify(names: list[str] = typer.Argument(None, help="Only these datasets (default: every cached and mirror file).")):
+def datasets_verify(
+    names: list[str] = typer.Argument(None, help="Only these datasets (default: every cached and mirror file)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Serve datasets from this local mirror (laid out like ../shared/data, with manifest.json) (PERMBENCH_DATA_DIR)."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (PERMBENCH_OFFLINE=1)."),
+):
     """Re-hash cached files (sha256 recorded on first fetch) and mirror files (their manifest); exit 1 on a mismatch."""
     from ..datasets import sets
     from ..harness.case import InputError
+
+    _data_options(data_dir, offline)
 
     try:
         rows = sets.verify(list(names or []))
@@ -159,10 +188,16 @@ def datasets_verify(names: list[str] = typer.Argument(None, help="Only these dat
 
 
 @datasets_app.command("info")
-def datasets_info(name: str = typer.Argument(..., help="ss:<Group>/<Name>, mesh:<name> or a named set.")):
+def datasets_info(
+    name: str = typer.Argument(..., help="ss:<Group>/<Name>, mesh:<name> or a named set."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Serve datasets from this local mirror (laid out like ../shared/data, with manifest.json) (PERMBENCH_DATA_DIR)."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (PERMBENCH_OFFLINE=1)."),
+):
     """Where a fetched dataset comes from (URL, catalogue or index entry, mirror) and its cache state."""
     from ..datasets import sets
     from ..harness.case import InputError
+
+    _data_options(data_dir, offline)
 
     try:
         facts = sets.info(name)
@@ -313,6 +348,13 @@ def _print_summary(frame, out: Path, seconds: float):
     console.print(f"results: {out}  ({len(frame)} rows, {seconds:.1f} s)")
 
 
+def _warn_machine_paths(datasets: list[str]) -> None:
+    from .portable import machine_path_warnings
+
+    for warning in machine_path_warnings(datasets):
+        err_console.print("[yellow]warning:[/] " + escape(warning), highlight=False, soft_wrap=True)
+
+
 @app.command()
 def run(
     dataset: list[str] = typer.Option(None, "-d", "--dataset", help="Dataset name, e.g. grid\\[n=100000]; repeatable."),
@@ -379,6 +421,7 @@ def run(
                         seed=seed, force=list(force or []), retry=not no_retry, timeout_s=timeout or None,
                         jobs=jobs, threads=threads, executor=executor, scheduler=scheduler,
                         plugins=list(plugins or []))
+        _warn_machine_paths(datasets)
         if dry_run:
             for line in dry_run_lines(cfg):
                 console.print(line, soft_wrap=True, highlight=False, markup=False)
@@ -405,11 +448,12 @@ def compare(
     baseline: str = typer.Option("metis", "--baseline", help="Ordering the ratios are relative to."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Serve datasets from this local mirror (PERMBENCH_DATA_DIR)."),
     offline: bool = typer.Option(False, "--offline", help="Never touch the network (PERMBENCH_OFFLINE=1)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and every cell; run nothing."),
 ):
     """t_order (median), nnz_L and flops per ordering, with ratios to a baseline, from one run.
 
     Default datasets: a 1M-vertex grid, a 655k-vertex icosphere, a 512k-vertex tetrahedral grid
-    and every mesh of ../shared/data when it is there.
+    and every mesh of ../shared/data when it is there. The plan is printed before anything runs.
     """
     from ..datasets.sets import expand as expand_sets
     from .runner import ResultsWriteError, RunConfig
@@ -417,11 +461,23 @@ def compare(
 
     names = [o.strip() for o in orderings.split(",") if o.strip()]
     try:
-        _data_options(data_dir, offline)
+        # The default study's real meshes are catalogue names served from the shared mirror.
+        shared = suites.shared_data_dir() if not dataset and data_dir is None else None
+        _data_options(data_dir or shared, offline)
         datasets = expand_sets(list(dataset or suites.compare_datasets()))
         cfg = RunConfig(datasets=datasets, orderings=names, backends=["symbolic"], repeat=repeat, out=out)
+        _warn_machine_paths(datasets)
+        lines = dry_run_lines(cfg)
+        console.print(escape(f"plan: {len(datasets)} datasets × {len(names)} orderings × symbolic, {repeat} repeats "
+                             f"each{' (the default study: large meshes; -d names your own)' if not dataset else ''}; "
+                             + lines[0]), highlight=False, soft_wrap=True)
+        console.print(escape("datasets: " + ", ".join(datasets)), highlight=False, soft_wrap=True)
+        if dry_run:
+            for line in lines[1:]:
+                console.print(line, soft_wrap=True, highlight=False, markup=False)
+            return
         frame, seconds = execute_run(cfg, title="compare")
-    except (SpecError, ResultsWriteError, FileNotFoundError) as err:
+    except (SpecError, ResultsWriteError, FileNotFoundError, ImportError) as err:
         err_console.print("[red]error:[/] " + escape(str(err)))
         raise typer.Exit(2)
     table = comparison.ratio_table(frame, baseline)

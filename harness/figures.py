@@ -42,7 +42,8 @@ from .results import read_results  # noqa: E402
 
 #: matplotlib's own defaults (not the machine's matplotlibrc), then the project's style.
 FIGURE_STYLE = ["default", {**STYLE, "font.family": "DejaVu Sans"}]
-DEFAULT_GPU_RESULTS = ("results/gpu/*.parquet",)
+#: A suite's figures read only the files it names: no GPU result files unless [figures] gpu_results lists them.
+DEFAULT_GPU_RESULTS: tuple[str, ...] = ()
 DEFAULT_OUT_DIR = "results/figures"
 CONFIG_KEYS = {"results", "gpu_results", "out_dir", "set", "baseline", "k_max"}
 LINESTYLES = ["-", "--", ":", "-."]
@@ -476,7 +477,8 @@ def build_figures(config: FigureConfig) -> list[Outcome]:
         paths, frame = inputs[spec.inputs], frames[spec.inputs]
         if not paths:
             patterns = config.results if spec.inputs == "results" else config.gpu_results
-            outcomes.append(Outcome(name, skipped=f"no result files match {', '.join(patterns)}"))
+            outcomes.append(Outcome(name, skipped=f"no result files match {', '.join(patterns)}" if patterns
+                                    else f"the suite names no {spec.inputs} ([figures] {spec.inputs})"))
             continue
         with plt.style.context(FIGURE_STYLE):
             try:
