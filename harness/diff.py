@@ -269,7 +269,7 @@ def render_json(diff: Diff, only_changed: bool = False) -> str:
 def summary_line(diff: Diff) -> str:
     s = diff.summary()
     verdicts = ", ".join(f"{v} {k}" for k, v in s["verdicts"].items()) or "nothing compared"
-    return (f"{s['compared_cells']} cells in both files ({verdicts}); {s['status_changes']} status changes; "
+    return (f"{s['compared_cells']} cells compared ({verdicts}); {s['status_changes']} status changes; "
             f"{s['only_in_base']} only in base, {s['only_in_new']} only in new; "
             f"{s['regressions']} regressions beyond {diff.threshold:g}×")
 
