@@ -219,6 +219,8 @@ def write_html_report(results_files, out_path, figures: list[Path] = ()) -> Path
         frames.append(frame.assign(result_file=str(path)))
         provenances.append((str(path), prov))
     frame = pd.concat(frames, ignore_index=True)
+    if "reason" not in frame.columns:  # tolerate files written without it
+        frame["reason"] = ""
     cells = cell_table(frame)
     title = "permbench report: " + ", ".join(str(p) for p in results_files)
     body = [
