@@ -23,6 +23,21 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 orderings_app = typer.Typer(help="The ordering registry.")
 backends_app = typer.Typer(help="The solver back-ends.")
 datasets_app = typer.Typer(help="The dataset registry.")
+def _version(value: bool) -> None:
+    if value:
+        from permbench import __version__
+
+        console.print(f"permbench {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+):
+    """Benchmark fill-reducing orderings of sparse SPD matrices before Cholesky."""
+
+
 app.add_typer(orderings_app, name="orderings")
 app.add_typer(backends_app, name="backends")
 app.add_typer(datasets_app, name="datasets")
@@ -78,6 +93,8 @@ def datasets_list(
     source: Optional[str] = typer.Option(None, "--source", help="generator | file (the plug-ins), suitesparse (the collection's index) or mesh (the mesh catalogue)."),
     filter_: Optional[str] = typer.Option(None, "--filter", help="With --source suitesparse|mesh, e.g. \"spd and 1e4 <= n <= 1e6 and kind ~ 'structural|2D/3D'\"."),
     refresh: bool = typer.Option(False, "--refresh", help="With --source suitesparse: download the current index first."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Serve datasets from this local mirror (laid out like ../shared/data, with manifest.json) (PERMBENCH_DATA_DIR)."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (PERMBENCH_OFFLINE=1)."),
 ):
     """The dataset plug-ins and named sets; or the SuiteSparse index / mesh catalogue, filtered."""
     import types
@@ -85,6 +102,8 @@ def datasets_list(
     from .. import datasets
     from ..datasets import sets
     from ..harness.case import InputError
+
+    _data_options(data_dir, offline)
 
     if source in (None, "generator", "file"):
         if filter_:
@@ -123,10 +142,14 @@ def datasets_list(
 def datasets_fetch(
     names: list[str] = typer.Argument(..., help="ss:<Group>/<Name>, mesh:<name>, a named set, or ss-index."),
     force: bool = typer.Option(False, "--force", help="Download again even when cached: an upstream change shows as a checksum mismatch and the cached copy stays (the index is replaced)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Serve datasets from this local mirror (laid out like ../shared/data, with manifest.json) (PERMBENCH_DATA_DIR)."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (PERMBENCH_OFFLINE=1)."),
 ):
     """Download, verify and cache datasets (with a progress bar), so runs can go --offline."""
     from ..datasets import sets
     from ..harness.case import InputError
+
+    _data_options(data_dir, offline)
 
     try:
         for got in sets.fetch_names(names, force=force, progress=True):
@@ -138,10 +161,16 @@ def datasets_fetch(
 
 
 @datasets_app.command("verify")
-def datasets_verify(names: list[str] = typer.Argument(None, help="Only these datasets (default: every cached and mirror file).")):
+def datasets_verify(
+    names: list[str] = typer.Argument(None, help="Only these datasets (default: every cached and mirror file)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Serve datasets from this local mirror (laid out like ../shared/data, with manifest.json) (PERMBENCH_DATA_DIR)."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (PERMBENCH_OFFLINE=1)."),
+):
     """Re-hash cached files (sha256 recorded on first fetch) and mirror files (their manifest); exit 1 on a mismatch."""
     from ..datasets import sets
     from ..harness.case import InputError
+
+    _data_options(data_dir, offline)
 
     try:
         rows = sets.verify(list(names or []))
@@ -158,10 +187,16 @@ def datasets_verify(names: list[str] = typer.Argument(None, help="Only these dat
 
 
 @datasets_app.command("info")
-def datasets_info(name: str = typer.Argument(..., help="ss:<Group>/<Name>, mesh:<name> or a named set.")):
+def datasets_info(
+    name: str = typer.Argument(..., help="ss:<Group>/<Name>, mesh:<name> or a named set."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Serve datasets from this local mirror (laid out like ../shared/data, with manifest.json) (PERMBENCH_DATA_DIR)."),
+    offline: bool = typer.Option(False, "--offline", help="Never touch the network (PERMBENCH_OFFLINE=1)."),
+):
     """Where a fetched dataset comes from (URL, catalogue or index entry, mirror) and its cache state."""
     from ..datasets import sets
     from ..harness.case import InputError
+
+    _data_options(data_dir, offline)
 
     try:
         facts = sets.info(name)
@@ -322,6 +357,13 @@ def finish_run(outcome, table: bool = True):
         raise typer.Exit(1)
 
 
+def _warn_machine_paths(datasets: list[str]) -> None:
+    from .portable import machine_path_warnings
+
+    for warning in machine_path_warnings(datasets):
+        err_console.print("[yellow]warning:[/] " + escape(warning), highlight=False, soft_wrap=True)
+
+
 @app.command()
 def run(
     dataset: list[str] = typer.Option(None, "-d", "--dataset", help="Dataset name, e.g. grid\\[n=100000]; repeatable."),
@@ -398,6 +440,7 @@ def run(
                         seed=seed, force=list(force or []), retry=not no_retry, timeout_s=timeout or None,
                         jobs=jobs, threads=threads, executor=executor, scheduler=scheduler,
                         plugins=list(plugins or []))
+        _warn_machine_paths(datasets)
         if dry_run:
             for line in dry_run_lines(cfg):
                 console.print(line, soft_wrap=True, highlight=False, markup=False)
@@ -427,11 +470,12 @@ def compare(
     baseline: str = typer.Option("metis", "--baseline", help="Ordering the ratios are relative to."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Serve datasets from this local mirror (PERMBENCH_DATA_DIR)."),
     offline: bool = typer.Option(False, "--offline", help="Never touch the network (PERMBENCH_OFFLINE=1)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and every cell; run nothing."),
 ):
     """t_order (median), nnz_L and flops per ordering, with ratios to a baseline, from one run.
 
     Default datasets: a 1M-vertex grid, a 655k-vertex icosphere, a 512k-vertex tetrahedral grid
-    and every mesh of ../shared/data when it is there.
+    and every mesh of ../shared/data when it is there. The plan is printed before anything runs.
     """
     from ..datasets.sets import expand as expand_sets
     from .runner import ResultsWriteError, RunConfig
@@ -440,11 +484,23 @@ def compare(
 
     names = [o.strip() for o in orderings.split(",") if o.strip()]
     try:
-        _data_options(data_dir, offline)
+        # The default study's real meshes are catalogue names served from the shared mirror.
+        shared = suites.shared_data_dir() if not dataset and data_dir is None else None
+        _data_options(data_dir or shared, offline)
         datasets = expand_sets(list(dataset or suites.compare_datasets()))
         cfg = RunConfig(datasets=datasets, orderings=names, backends=["symbolic"], repeat=repeat, out=out)
+        _warn_machine_paths(datasets)
+        lines = dry_run_lines(cfg)
+        console.print(escape(f"plan: {len(datasets)} datasets × {len(names)} orderings × symbolic, {repeat} repeats "
+                             f"each{' (the default study: large meshes; -d names your own)' if not dataset else ''}; "
+                             + lines[0]), highlight=False, soft_wrap=True)
+        console.print(escape("datasets: " + ", ".join(datasets)), highlight=False, soft_wrap=True)
+        if dry_run:
+            for line in lines[1:]:
+                console.print(line, soft_wrap=True, highlight=False, markup=False)
+            return
         outcome = execute_run(cfg, title="compare")
-    except (SpecError, ResultsWriteError, StoreError, FileNotFoundError) as err:
+    except (SpecError, ResultsWriteError, StoreError, FileNotFoundError, ImportError) as err:
         err_console.print("[red]error:[/] " + escape(str(err)))
         raise typer.Exit(2)
     frame = outcome.cells
@@ -495,30 +551,45 @@ def clean(
         raise typer.Exit(2)
 
 
+def _deprecated_out(out: Optional[Path], old: Optional[Path], old_name: str) -> Optional[Path]:
+    """``--out`` is the output option of every command; an older spelling still works, with a warning."""
+    if old is not None:
+        if out is not None and out != old:
+            raise typer.BadParameter(f"give --out only ({old_name} is its old spelling)", param_hint=old_name)
+        err_console.print(f"[yellow]warning:[/] {old_name} is deprecated; use --out")
+        return old
+    return out
+
+
 @app.command()
 def report(
-    results_file: Path = typer.Argument(..., help="A result file written by `permbench run`."),
-    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Where figures go (default: next to the results)."),
+    results_files: list[Path] = typer.Argument(..., help="One or more result files written by `permbench run`."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for the figures and report.html (default: <first result>-figures next to it)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", hidden=True, help="Deprecated spelling of --out."),
     baseline: str = typer.Option("metis", "--baseline", help="Ordering the fill ratios are relative to."),
 ):
-    """Figures (PNG and PDF) from a result file: ordering time, relative fill, time breakdown, scaling."""
+    """Figures (PNG and PDF) and one self-contained report.html from result files: ordering time,
+    relative fill, time breakdown, scaling, performance profiles; the table, every non-ok reason and
+    the provenance. Runs nothing."""
     from . import report as reporting
 
-    out_dir = out_dir or results_file.with_suffix("").with_name(results_file.stem + "-figures")
+    first = results_files[0]
+    out = _deprecated_out(out, out_dir, "--out-dir") or first.with_suffix("").with_name(first.stem + "-figures")
     try:
-        written = reporting.write_report(results_file, out_dir, baseline=baseline)
+        written = reporting.write_report(results_files, out, baseline=baseline)
     except (FileNotFoundError, ValueError) as err:
         err_console.print("[red]error:[/] " + escape(str(err)))
         raise typer.Exit(2)
     for path in written:
-        console.print(str(path))
+        console.print(str(path), highlight=False)
 
 
 @app.command()
 def figures(
     config: Path = typer.Option(Path("configs/paper.toml"), "-c", "--config",
                                 help="Suite file whose 'figures' table names the result files, the figure set and the output folder."),
-    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Write the figures here instead of the suite's figures.out_dir."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the figures to this folder instead of the suite's figures.out_dir."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", hidden=True, help="Deprecated spelling of --out."),
 ):
     """Rebuild the named figure set (a)-(f) from stored result files only; never runs a benchmark.
 
@@ -529,10 +600,11 @@ def figures(
 
     from . import figures as figure_set
 
+    out = _deprecated_out(out, out_dir, "--out-dir")
     try:
         cfg = figure_set.load_config(config)
-        if out_dir is not None:
-            cfg = dataclasses.replace(cfg, out_dir=out_dir)
+        if out is not None:
+            cfg = dataclasses.replace(cfg, out_dir=out)
         outcomes = figure_set.build_figures(cfg)
     except (suites.SuiteError, figure_set.FigureConfigError, FileNotFoundError, ValueError) as err:
         err_console.print(f"[red]error:[/] {err}")
@@ -542,6 +614,52 @@ def figures(
             console.print(f"[yellow]skipped[/] {outcome.name}: {outcome.skipped}", highlight=False)
         for path in outcome.files:
             console.print(str(path), highlight=False)
+
+
+@app.command("diff")
+def diff_command(
+    base: Path = typer.Argument(..., help="The reference result file (e.g. main's)."),
+    new: Path = typer.Argument(..., help="The result file to judge against it."),
+    threshold: float = typer.Option(1.1, "--threshold", min=1.0, help="A timing regressed when new/base of the medians exceeds this and the repeats say it is significant."),
+    alpha: float = typer.Option(0.05, "--alpha", min=0.0, max=1.0, help="Significance level of the Mann–Whitney test over the repeats."),
+    format_: str = typer.Option("table", "--format", help="table (rich), md, csv or json."),
+    only_changed: bool = typer.Option(False, "--only-changed", help="Leave out metrics whose verdict is 'same'."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the md/csv/json output to this file instead of stdout."),
+):
+    """Compare two stored result files (runs nothing): per cell and timing, the ratio of medians with
+    both ranges and a Mann–Whitney test over the repeats; counts compared exactly; cells in one file only.
+
+    Exit code: 1 when a metric regressed beyond --threshold significantly (or an ok cell now fails),
+    0 otherwise, 2 for bad arguments or unreadable files.
+    """
+    from . import diff as differ
+
+    if format_ not in ("table", "md", "csv", "json"):
+        err_console.print(f"[red]error:[/] --format must be table, md, csv or json (got {format_!r})")
+        raise typer.Exit(2)
+    try:
+        outcome = differ.diff_files(base, new, threshold=threshold, alpha=alpha)
+    except (FileNotFoundError, ValueError, OSError) as err:
+        err_console.print("[red]error:[/] " + escape(str(err)))
+        raise typer.Exit(2)
+    if format_ == "table":
+        console.print(differ.rich_table(outcome, only_changed))
+        for title, table in (("status changed", outcome.status_changes), ("only in base", outcome.only_in_base),
+                             ("only in new", outcome.only_in_new)):
+            for row in table.to_dict("records"):
+                detail = {k: v for k, v in row.items() if k not in ("dataset", "ordering", "backend")}
+                console.print(f"[yellow]{title}[/] " + escape(f"{row['dataset']} · {row['ordering']} · "
+                                                              f"{row['backend']}: {detail}"), highlight=False)
+        console.print(escape(differ.summary_line(outcome)), highlight=False)
+    else:
+        render = {"md": differ.render_markdown, "csv": differ.render_csv, "json": differ.render_json}[format_]
+        text = render(outcome, only_changed)
+        if out is not None:
+            out.write_text(text)
+            err_console.print(escape(f"{out}: {differ.summary_line(outcome)}"), highlight=False)
+        else:
+            sys.stdout.write(text)
+    raise typer.Exit(outcome.exit_code())
 
 
 def _interrupt_on_sigterm() -> None:

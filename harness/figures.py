@@ -35,13 +35,15 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import suites  # noqa: E402
-from .report import STYLE, color_of, fig_breakdown, fig_relative_fill, fig_time_vs_n, save  # noqa: E402
+from .report import (STYLE, color_of, dataset_label, fig_breakdown, fig_relative_fill, fig_time_vs_n,  # noqa: E402
+                     legend_outside, save)
 from .provenance import sha256_file  # noqa: E402
 from .results import read_results  # noqa: E402
 
 #: matplotlib's own defaults (not the machine's matplotlibrc), then the project's style.
 FIGURE_STYLE = ["default", {**STYLE, "font.family": "DejaVu Sans"}]
-DEFAULT_GPU_RESULTS = ("results/gpu/*.parquet",)
+#: A suite's figures read only the files it names: no GPU result files unless [figures] gpu_results lists them.
+DEFAULT_GPU_RESULTS: tuple[str, ...] = ()
 DEFAULT_OUT_DIR = "results/figures"
 CONFIG_KEYS = {"results", "gpu_results", "out_dir", "set", "baseline", "k_max"}
 LINESTYLES = ["-", "--", ":", "-."]
@@ -242,16 +244,22 @@ def gpu_speedups(frame: pd.DataFrame, column: str = "t_total_s") -> pd.DataFrame
     rows = rows.assign(configuration=[name for name, _ in labels], is_default=[d for _, d in labels],
                        k=rows["k"].astype(int))
     med = rows.groupby(["dataset", "k", "configuration", "ordering", "is_default"]) \
-        .agg(n=("n", "first"), t=(column, "median")).reset_index()
-    base = med[med["is_default"]].set_index(["dataset", "k"])["t"]
+        .agg(n=("n", "first"), t=(column, "median"), t_min=(column, "min"), t_max=(column, "max")).reset_index()
+    base_rows = med[med["is_default"]].set_index(["dataset", "k"])
+    base = base_rows["t"]
     if base.empty:
         raise Skip("no rows of cuDSS's default (ordering native, back-end cudss with reorder=default, mt=true)")
     others = med[~med["is_default"]]
     keys = list(zip(others["dataset"], others["k"]))
     has_base = np.array([key in base.index for key in keys], dtype=bool)
     others = others[has_base]
-    speedup = [base[key] / t for key, t in zip(zip(others["dataset"], others["k"]), others["t"])]
-    out = others.assign(speedup=speedup)[["dataset", "n", "k", "configuration", "ordering", "speedup"]]
+    keys = list(zip(others["dataset"], others["k"]))
+    speedup = [base[key] / t for key, t in zip(keys, others["t"])]
+    # The range of the speedup over the repeats: slowest default over fastest configuration, and back.
+    high = [base_rows.at[key, "t_max"] / t for key, t in zip(keys, others["t_min"])]
+    low = [base_rows.at[key, "t_min"] / t for key, t in zip(keys, others["t_max"])]
+    out = others.assign(speedup=speedup, speedup_min=low, speedup_max=high)[
+        ["dataset", "n", "k", "configuration", "ordering", "speedup", "speedup_min", "speedup_max"]]
     if out.empty:
         raise Skip("no cuDSS configuration shares a dataset and k with cuDSS's default")
     return out.sort_values(["configuration", "k", "n", "dataset"]).reset_index(drop=True)
@@ -318,10 +326,10 @@ def fig_d_profiles(frame: pd.DataFrame, config: FigureConfig):
         ax.set_xlabel("τ: ratio to the best ordering on a dataset")
         ax.set_ylabel("fraction of datasets within τ of the best")
         ax.set_title(f"{label} ({ratios.shape[0]} datasets)", fontsize=9)
-    axes.flat[0].legend(loc="lower right", fontsize=7)
     fig.suptitle("Dolan–Moré performance profiles: ρ(τ) = fraction of datasets where the ordering's value "
                  "≤ τ × the best (higher and further left is better)", fontsize=9)
     fig.tight_layout()
+    legend_outside(fig, *axes.flat[0].get_legend_handles_labels(), title="ordering")
     return fig
 
 
@@ -334,7 +342,8 @@ def fig_e_amortization(frame: pd.DataFrame, config: FigureConfig):
     phases = rows.groupby(keys)[["t_order_s", "t_analyze_s", "t_factor_s", "t_solve_s",
                                  "t_refactor_median_s"]].median()
     measured = rows[rows["k"].astype(float) > 1].dropna(subset=["t_total_k_s"])
-    measured = measured.assign(k=measured["k"].astype(int)).groupby(keys + ["k"])["t_total_k_s"].median()
+    measured = measured.assign(k=measured["k"].astype(int)).groupby(keys + ["k"])["t_total_k_s"] \
+        .agg(["median", "min", "max"])
     measured_keys = set(measured.index.droplevel("k")) if len(measured) else set()
     ks = np.unique(np.round(np.logspace(0, np.log10(config.k_max), 40)))
     curves = amortized_time(phases, ks)
@@ -351,20 +360,24 @@ def fig_e_amortization(frame: pd.DataFrame, config: FigureConfig):
             ax.plot(ks, curve.to_numpy(), style[backend], color=color_of(ordering), label=label, linewidth=1.2)
             if (d, ordering, backend) in measured_keys:
                 points = measured.loc[(d, ordering, backend)]
-                ax.plot(points.index.to_numpy(), points.to_numpy(), "o", color=color_of(ordering), markersize=4)
+                t = points["median"].to_numpy()
+                ax.errorbar(points.index.to_numpy(), t, fmt="o", color=color_of(ordering), markersize=4,
+                            yerr=np.vstack([t - points["min"].to_numpy(), points["max"].to_numpy() - t]),
+                            elinewidth=0.7, capsize=1.5)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("k factorizations (one ordering and analysis)")
         ax.set_ylabel("end-to-end time [s]")
-        ax.set_title(f"{dataset} (n={int(sizes[dataset]):,})", fontsize=8)
+        ax.set_title(dataset_label(dataset, sizes[dataset], " · "), fontsize=8)
     for ax in list(axes.flat)[len(datasets):]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=6, loc="upper left")
     fig.suptitle("Amortization, k factorizations on one ordering and analysis. Lines: computed from the median "
                  "measured phases,\nt_order + t_analyze + (t_factor + t_solve) + (k−1)·(t_refactor + t_solve) "
                  "(t_refactor: median of the later factorizations where measured, else t_factor);\n"
-                 "dots: t_total_k measured end to end with k factorizations (runs with k > 1)", fontsize=9)
+                 "dots: t_total_k measured end to end with k factorizations (runs with k > 1; median, bars: "
+                 "min–max)", fontsize=9)
     fig.tight_layout()
+    legend_outside(fig, *axes.flat[0].get_legend_handles_labels())
     return fig
 
 
@@ -388,15 +401,19 @@ def fig_f_gpu_speedup(frame: pd.DataFrame, config: FigureConfig):
             color = color_of(ordering if ordering != "native" else "cudss-" + configuration)
             marker = "osD^v<>"[configurations.index(configuration) % 7]
             label = configuration if k == 1 or len(set(table["k"])) == 1 else f"{configuration}, k={k}"
-            ax.plot(sub["n"], sub["speedup"], "-" + marker, color=color, label=label, markersize=4, linewidth=1)
+            speedup = sub["speedup"].to_numpy()
+            ax.errorbar(sub["n"], speedup, fmt="-" + marker, color=color, label=label, markersize=4, linewidth=1,
+                        yerr=np.vstack([speedup - sub["speedup_min"].to_numpy(), sub["speedup_max"].to_numpy() - speedup]),
+                        elinewidth=0.7, capsize=1.5)
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("n (unknowns)")
         ax.set_ylabel("speedup over cuDSS's default (above 1: faster)")
         ax.set_title(title, fontsize=9)
-        ax.legend(fontsize=6, loc="best")
-    fig.suptitle("GPU: end-to-end speedup over cuDSS's own reordering (median over repeats)", fontsize=9)
+        legend_outside(ax, fontsize=6)
+    fig.suptitle("GPU: end-to-end speedup over cuDSS's own reordering (median over repeats; bars: slowest/fastest "
+                 "repeats)", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -460,7 +477,8 @@ def build_figures(config: FigureConfig) -> list[Outcome]:
         paths, frame = inputs[spec.inputs], frames[spec.inputs]
         if not paths:
             patterns = config.results if spec.inputs == "results" else config.gpu_results
-            outcomes.append(Outcome(name, skipped=f"no result files match {', '.join(patterns)}"))
+            outcomes.append(Outcome(name, skipped=f"no result files match {', '.join(patterns)}" if patterns
+                                    else f"the suite names no {spec.inputs} ([figures] {spec.inputs})"))
             continue
         with plt.style.context(FIGURE_STYLE):
             try:

@@ -48,11 +48,15 @@ def shared_data_dir() -> Path | None:
 
 
 def compare_datasets() -> list[str]:
-    """The patch-ordering study: large generated meshes plus every real mesh available."""
+    """The patch-ordering study: large generated meshes plus every real mesh available, by its
+    catalogue name (``mesh:NAME``, served from the shared mirror), never by this machine's path."""
+    import json
+
     names = ["grid[n=1000000]", "icosphere[n=655362]", "tetgrid[n=512000]"]
     shared = shared_data_dir()
     if shared is not None:
-        names += [f"file:{p}" for p in sorted((shared / "meshes").glob("*.obj"))]
+        manifest = json.loads((shared / "manifest.json").read_text())
+        names += [f"mesh:{Path(e['file']).stem}" for e in sorted(manifest.get("meshes", []), key=lambda e: e["file"])]
     return names
 
 
@@ -71,4 +75,43 @@ def load(path) -> dict:
     for key in ("datasets", "orderings", "backends"):
         if key in data and not (isinstance(data[key], list) and all(isinstance(x, str) for x in data[key])):
             raise SuiteError(f"{path}: {key} must be a list of names")
+    return resolve_paths(data, path.parent)
+
+
+def _relative_to_suite(value: str, folder: Path) -> str:
+    """A path written in a suite file means the same file from any working directory: it is taken
+    relative to the suite's folder, then written relative to the working directory (so a run from
+    the usual place stores the same short, portable name as before, never an absolute path)."""
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return value
+    return os.path.relpath(os.path.normpath(folder.resolve() / path), Path.cwd())
+
+
+def resolve_paths(data: dict, folder: Path) -> dict:
+    """The suite's paths (``out``, ``file:`` datasets, the ``[figures]`` files and folder) made
+    relative to the suite file's folder instead of the working directory."""
+    data = dict(data)
+    if isinstance(data.get("out"), str):
+        data["out"] = _relative_to_suite(data["out"], folder)
+    if isinstance(data.get("datasets"), list):
+        resolved = []
+        for name in data["datasets"]:
+            if name.startswith("file:"):
+                target, bracket, params = name[len("file:"):].partition("[")
+                name = "file:" + _relative_to_suite(target, folder) + bracket + params
+            resolved.append(name)
+        data["datasets"] = resolved
+    figures = data.get("figures")
+    if isinstance(figures, dict):
+        figures = dict(figures)
+        for key in ("results", "gpu_results"):
+            value = figures.get(key)
+            if isinstance(value, str):
+                figures[key] = _relative_to_suite(value, folder)
+            elif isinstance(value, list):
+                figures[key] = [_relative_to_suite(v, folder) if isinstance(v, str) else v for v in value]
+        if isinstance(figures.get("out_dir"), str):
+            figures["out_dir"] = _relative_to_suite(figures["out_dir"], folder)
+        data["figures"] = figures
     return data

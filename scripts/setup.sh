@@ -28,6 +28,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# chromium: tests/test_html_report.py renders report.html in headless chromium (it skips without
+# one). Not fatal: on a system whose chromium comes only as a snap, the rest of the set-up still runs.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  echo "installing system package: chromium (for the HTML report's browser test)"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium; } \
+    || echo "warning: chromium not installed; the HTML report's browser test will be skipped" >&2
+fi
 # Make sure the BLAS CHOLMOD links against resolves to OpenBLAS, not the reference BLAS.
 if command -v update-alternatives >/dev/null; then
   blas=$(update-alternatives --query libblas.so.3-x86_64-linux-gnu 2>/dev/null | awk '/^Value:/ {print $2}')

@@ -140,6 +140,11 @@ def test_cli_twice_gives_identical_files_and_reports_skips(study, tmp_path):
 
 def test_gpu_figure_is_built_when_gpu_results_exist(study, tmp_path):
     write_results(tmp_path / "results" / "gpu" / "cudss-h200.parquet", gpu_rows())
+    # A suite's figures read only the files it names: without gpu_results, (f) is skipped.
+    (unnamed,) = figures.build_figures(figures.FigureConfig(**{**figures.load_config(study).__dict__,
+                                                               "names": ("f_gpu_speedup_vs_n",)}))
+    assert unnamed.skipped and "names no gpu_results" in unnamed.skipped
+    study.write_text(study.read_text().replace("[figures]\n", '[figures]\ngpu_results = ["results/gpu/*.parquet"]\n'))
     cfg = figures.load_config(study)
     (gpu,) = figures.build_figures(figures.FigureConfig(**{**cfg.__dict__, "names": ("f_gpu_speedup_vs_n",)}))
     assert gpu.skipped is None and {p.suffix for p in gpu.files} == {".png", ".pdf", ".json"}
@@ -157,7 +162,8 @@ def test_absent_data_is_skipped_with_a_reason(tmp_path, monkeypatch):
     assert "numeric back-end" in outcomes["e_amortization"].skipped
     assert outcomes["d_performance_profiles"].skipped is None  # nnz_L and flops need no numerics
     missing = figures.build_figures(figures.FigureConfig(results=("nothing/*.parquet",), out_dir=tmp_path / "g"))
-    assert all("no result files match" in o.skipped for o in missing)
+    assert all("no result files match" in o.skipped for o in missing if o.name != "f_gpu_speedup_vs_n")
+    assert "names no gpu_results" in missing[-1].skipped
     assert not (tmp_path / "g").exists()
 
 
