@@ -114,6 +114,7 @@ class Group:
     backends: list[Plugin]
     group_id: str
     cell_ids: dict[str, str]
+    libraries: dict[str, str] = field(default_factory=dict)  # plug-in spec -> its library versions (JSON)
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,9 @@ def plan(config: RunConfig) -> list[Group]:
         for o in orderings:
             ids = {b.spec.canonical(): cell_id(d, o, b, versions) for b in backends}
             gid = hashlib.sha256(json.dumps(sorted(ids.values())).encode()).hexdigest()[:16]
-            groups.append(Group(d, o, backends, gid, ids))
+            libraries = {p.spec.canonical(): json.dumps(versions[p.spec.canonical()]["libraries"], sort_keys=True)
+                         for p in [o, *backends]}
+            groups.append(Group(d, o, backends, gid, ids, libraries))
     return groups
 
 
@@ -339,7 +342,10 @@ def units_to_run(groups: list[Group], states: dict[str, CellState]) -> list[Unit
         keys = {b.spec.canonical(): {
             "cell_id": g.cell_ids[b.spec.canonical()], "dataset": g.dataset.spec.canonical(),
             "ordering": g.ordering.spec.canonical(), "backend": b.spec.canonical(),
-            "ordering_version": g.ordering.version, "backend_version": b.version} for b in todo}
+            "ordering_version": g.ordering.version, "backend_version": b.version,
+            # the library versions its cell id was keyed on, read from the loaded libraries
+            "ordering_libraries": g.libraries.get(g.ordering.spec.canonical()),
+            "backend_libraries": g.libraries.get(b.spec.canonical())} for b in todo}
         units.append(Unit(g.dataset.spec.canonical(), g.ordering.spec.canonical(), [b.spec.canonical() for b in todo],
                           keys, exclusive=any(b.numeric for b in todo), known=_known_outcomes(g.ordering, todo)))
     order = {d: i for i, d in enumerate(dict.fromkeys(u.dataset for u in units))}
