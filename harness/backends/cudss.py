@@ -299,10 +299,15 @@ def find_threading_layer(major: int, next_to: str | None = None) -> str:
     return str(found)
 
 
+#: What libcudss needs loaded first (cuDSS 1.0 adds NVRTC), by cuda-pathfinder's names.
+CUDSS_DEPENDENCIES = ("cublasLt", "cublas", "nvrtc")
+
+
 @functools.cache
 def preload_cudss() -> str | None:
-    """Load ``$CUDSS_LIBRARY`` (and NVRTC, which cuDSS 1.0 needs) before nvmath-python looks for
-    cuDSS, so that exactly this file is used; returns its path, None when the variable is unset."""
+    """Load ``$CUDSS_LIBRARY`` before nvmath-python looks for cuDSS, so that exactly this file is
+    used; its dependencies first, found by cuda-pathfinder as nvmath would find them. Returns the
+    path, None when the variable is unset; raises OSError naming what does not load."""
     path = os.environ.get("CUDSS_LIBRARY")
     if not path:
         return None
@@ -310,10 +315,13 @@ def preload_cudss() -> str | None:
         raise OSError(f"$CUDSS_LIBRARY={path} does not exist")
     try:
         from cuda.pathfinder import load_nvidia_dynamic_lib
-
-        load_nvidia_dynamic_lib("nvrtc")
-    except Exception:  # noqa: BLE001 - no pathfinder or no NVRTC it can find: the loader may still find it
-        pass
+    except ImportError:
+        load_nvidia_dynamic_lib = None
+    for dependency in CUDSS_DEPENDENCIES if load_nvidia_dynamic_lib else ():
+        try:
+            load_nvidia_dynamic_lib(dependency)
+        except Exception:  # noqa: BLE001 - not found there: the dynamic loader may still find it below
+            pass
     ctypes.CDLL(path, mode=os.RTLD_GLOBAL)
     return path
 
