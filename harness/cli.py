@@ -463,7 +463,7 @@ def run(
 
 @app.command()
 def compare(
-    orderings: str = typer.Option("patch,homa,metis,amd", "--orderings", help="Comma-separated orderings."),
+    orderings: str = typer.Option("patch,homa,metis,scotch,amd", "--orderings", help="Comma-separated orderings."),
     dataset: list[str] = typer.Option(None, "-d", "--dataset", help="Datasets (default: the patch-ordering study)."),
     repeat: int = typer.Option(5, "--repeat", min=1, help="Repeats; t_order is their median."),
     out: Path = typer.Option(Path("results/compare.parquet"), "--out"),

@@ -118,6 +118,7 @@ class Group:
     group_id: str
     cell_ids: dict[str, str]
     code: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # back-end -> (hash, files)
+    libraries: dict[str, str] = field(default_factory=dict)  # plug-in spec -> its library versions (JSON)
 
 
 @dataclass(frozen=True)
@@ -262,7 +263,9 @@ def plan(config: RunConfig) -> list[Group]:
                 code[b.spec.canonical()] = (codehash.hash_files(files, own), codehash.display(files))
                 ids[b.spec.canonical()] = cell_id(d, o, b, versions, code[b.spec.canonical()][0])
             gid = hashlib.sha256(json.dumps(sorted(ids.values())).encode()).hexdigest()[:16]
-            groups.append(Group(d, o, backends, gid, ids, code))
+            libraries = {p.spec.canonical(): json.dumps(versions[p.spec.canonical()]["libraries"], sort_keys=True)
+                         for p in [o, *backends]}
+            groups.append(Group(d, o, backends, gid, ids, code, libraries))
     return groups
 
 
@@ -348,6 +351,9 @@ def units_to_run(groups: list[Group], states: dict[str, CellState]) -> list[Unit
             "ordering_version": g.ordering.version, "backend_version": b.version,
             "deterministic": bool(getattr(g.ordering, "deterministic", True)),
             "code_hash": g.code[b.spec.canonical()][0], "code_files": json.dumps(g.code[b.spec.canonical()][1]),
+            # the library versions its cell id was keyed on, read from the loaded libraries
+            "ordering_libraries": g.libraries.get(g.ordering.spec.canonical()),
+            "backend_libraries": g.libraries.get(b.spec.canonical()),
             **_git_columns()} for b in todo}
         units.append(Unit(g.dataset.spec.canonical(), g.ordering.spec.canonical(), [b.spec.canonical() for b in todo],
                           keys, exclusive=any(b.numeric for b in todo), known=_known_outcomes(g.ordering, todo)))

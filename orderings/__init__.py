@@ -25,6 +25,7 @@ MODULES = [
     "cholmod_metis",
     "cholmod_nesdis",
     "homa",
+    "scotch",
     "patch",
 ]
 

@@ -4,15 +4,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..harness.case import Ordering
-from ..harness.provenance import library_file_version
+from ..harness.backends.cholmod import cholmod_version
 from . import OrderingBase
-
-
-def cholmod_version() -> str:
-    """CHOLMOD's version, read from the library file scikit-sparse loaded (libcholmod.so.3.0.14)."""
-    import sksparse.cholmod  # noqa: F401  (maps libcholmod into the process)
-
-    return library_file_version("libcholmod") or "unknown"
 
 
 class CholmodOrdering(OrderingBase):

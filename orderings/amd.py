@@ -15,7 +15,7 @@ import scipy.sparse as sp
 
 from ..harness.case import Ordering
 from ..harness.native_io import library_status, load_system_library
-from ..harness.provenance import library_file_version
+from ..harness.libversions import suitesparse_library_version
 from . import OrderingBase, register
 
 _AMD_CONTROL, _AMD_INFO = 5, 20
@@ -71,7 +71,7 @@ class AMD(OrderingBase):
 
     def library_versions(self):
         _libamd()
-        return {"amd": library_file_version("libamd") or "unknown"}
+        return {"amd": suitesparse_library_version("amd")}
 
     def compute(self, graph, *, coords=None, seed=0, threads=1):
         return Ordering(amd_order(graph, self.p["dense"], self.p["aggressive"]))

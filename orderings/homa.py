@@ -57,6 +57,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..harness.case import MatrixCase, Ordering
+from ..harness.libversions import homapy_metis_version
 from ..harness.native_io import c_stdout_captured
 from . import OrderingBase, register
 
@@ -70,8 +71,6 @@ CUDA_RUNTIME_LIBS = (
     ("cusparse", "libcusparse.so.12"),
     ("cusolver", "libcusolver.so.11"),
 )
-#: METIS compiled into homapy 0.1.0 (its wheel's include/metis.h says 5.2.1).
-BUNDLED_METIS = "5.2.1"
 #: homapy takes int32 CSR arrays.
 MAX_NNZ = 2**31 - 1
 NO_EDGES = "homapy rejects a graph without off-diagonal entries (GreedyPatcher: invalid graph)"
@@ -324,7 +323,7 @@ class Homa(OrderingBase):
         return True, ""
 
     def library_versions(self):
-        return {"homapy": importlib.metadata.version("homapy"), "metis": BUNDLED_METIS}
+        return {"homapy": importlib.metadata.version("homapy"), "metis": homapy_metis_version()}
 
     def options(self, homapy):
         """The reference's Options object for these parameters."""

@@ -3,10 +3,8 @@
 import numpy as np
 
 from ..harness.case import Ordering
+from ..harness.libversions import pymetis_metis_version
 from . import OrderingBase, register
-
-# pymetis bundles METIS; its releases since 2023 build METIS 5.2.1 (recorded with results).
-BUNDLED_METIS = "5.2.1"
 
 
 @register
@@ -19,7 +17,7 @@ class Metis(OrderingBase):
     def library_versions(self):
         import pymetis
 
-        return {"pymetis": pymetis.version, "metis": BUNDLED_METIS}
+        return {"pymetis": pymetis.version, "metis": pymetis_metis_version()}
 
     def compute(self, graph, *, coords=None, seed=0, threads=1):
         import pymetis

@@ -200,6 +200,43 @@ def test_unavailable_without_a_gpu(monkeypatch, fresh_availability):
     assert reason.startswith("no CUDA GPU:") and "no CUDA-capable device" in reason
 
 
+def test_threading_layer_is_the_one_of_the_loaded_major(tmp_path, monkeypatch):
+    monkeypatch.delenv("CUDSS_THREADING_LIB", raising=False)
+    monkeypatch.setenv("LD_LIBRARY_PATH", "")
+    v08, v10 = tmp_path / "cudss-0.8", tmp_path / "cudss-1.0"
+    for folder, major in ((v08, 0), (v10, 1)):
+        folder.mkdir()
+        (folder / f"libcudss.so.{major}").write_bytes(b"")
+        (folder / f"libcudss_mtlayer_gomp.so.{major}").write_bytes(b"")
+    assert cudss_mod.find_threading_layer(1, str(v10 / "libcudss.so.1")) == str(v10 / "libcudss_mtlayer_gomp.so.1")
+    assert cudss_mod.find_threading_layer(0, str(v08 / "libcudss.so.0")) == str(v08 / "libcudss_mtlayer_gomp.so.0")
+    with pytest.raises(RuntimeError, match=r"libcudss_mtlayer_gomp.so.1 not found next to .*cudss-0.8"):
+        cudss_mod.find_threading_layer(1, str(v08 / "libcudss.so.0"))
+    # An explicit layer of the other major is refused, not handed to cuDSS.
+    monkeypatch.setenv("CUDSS_THREADING_LIB", str(v08 / "libcudss_mtlayer_gomp.so.0"))
+    with pytest.raises(RuntimeError, match=r"belongs to cuDSS 0.x, but cuDSS 1.x is loaded"):
+        cudss_mod.find_threading_layer(1, str(v10 / "libcudss.so.1"))
+    assert cudss_mod.soname_major("/x/libcudss.so.1") == 1 and cudss_mod.soname_major("libcudss.so") is None
+
+
+def test_a_missing_cudss_library_file_makes_it_unavailable(monkeypatch, fresh_availability):
+    monkeypatch.setenv("CUDSS_LIBRARY", "/nonexistent/libcudss.so.1")
+    cudss_mod.preload_cudss.cache_clear()
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(cudss_mod.importlib.util, "find_spec", lambda name: object())
+    try:
+        ok, reason = CuDSS.available()
+    finally:
+        cudss_mod.preload_cudss.cache_clear()
+    assert not ok and "$CUDSS_LIBRARY=/nonexistent/libcudss.so.1 does not exist" in reason
+
+
+def test_every_reordering_algorithm_for_spd_is_a_choice():
+    assert {"default", "nd", "amd", "colamd", "btf_colamd"} <= set(CuDSS.choices["reorder"])
+
+
 def test_parameters_and_canonical_spec():
     b = CuDSS(k=10, reorder="nd", mt=False, tree="off")
     assert b.spec.canonical() == "cudss[k=10,mt=false,reorder=nd,tree=off]"
@@ -234,7 +271,7 @@ def case_of(A) -> MatrixCase:
 
 @pytest.mark.gpu
 @gpu
-@pytest.mark.parametrize("reorder", ["default", "amd", "nd"])
+@pytest.mark.parametrize("reorder", ["default", "amd", "nd", "colamd", "btf_colamd"])
 @pytest.mark.parametrize("mt", [True, False])
 def test_native_orderings_solve_and_report_their_permutation(reorder, mt):
     A = tri_grid(60)
@@ -247,7 +284,9 @@ def test_native_orderings_solve_and_report_their_permutation(reorder, mt):
     assert nnz_L <= out["backend_nnz_L"] <= 1.5 * nnz_L
     assert out["t_order_s"] > 0 and out["t_analyze_s"] > 0
     if mt:
-        assert out["extras"]["mt_layer"].endswith(cudss_mod.MT_LAYER)
+        from nvmath.bindings import cudss
+
+        assert out["extras"]["mt_layer"].endswith(f"{cudss_mod.MT_LAYER_STEM}.{cudss.get_property(0)}")
     else:
         assert out["extras"]["mt_layer"] is None
 

@@ -17,7 +17,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from ..provenance import blas_in_use, library_file_version
+from ..libversions import suitesparse_library_version
+from ..provenance import blas_in_use
 from . import NotSPD, NumericBackend, Stopwatch, register
 from . import symbolic
 from .symbolic import postordered_perm
@@ -82,9 +83,10 @@ def system_blas_threads() -> list[dict]:
 
 
 def cholmod_version() -> str:
+    """CHOLMOD's version from its own ``cholmod_version`` call in the libcholmod scikit-sparse loaded."""
     import sksparse.cholmod  # noqa: F401  (maps libcholmod into the process)
 
-    return library_file_version("libcholmod") or "unknown"
+    return suitesparse_library_version("cholmod")
 
 
 @register
@@ -190,6 +192,7 @@ class Cholmod(NumericBackend):
     def provenance(self) -> dict:
         return {
             "cholmod": cholmod_version(),
+            "suitesparse": suitesparse_library_version("suitesparseconfig"),
             "scikit-sparse": importlib.metadata.version("scikit-sparse"),
             # CHOLMOD's supernodal factorization runs in the BLAS it was linked with, on the
             # BLAS's default thread count: record which library was really loaded, and its threads.

@@ -1,4 +1,4 @@
-"""The ``cudss`` back-end: NVIDIA cuDSS 0.8 through nvmath-python's low-level binding, on cupy arrays.
+"""The ``cudss`` back-end: NVIDIA cuDSS (0.8 or 1.0) through nvmath-python's low-level binding, on cupy arrays.
 
 Two ways to order (DESIGN §6):
 
@@ -13,8 +13,9 @@ Two ways to order (DESIGN §6):
   derived from the permutation's elimination tree (any ordering), ``off`` none — so results show
   what the tree is worth.
 
-``mt`` plugs in cuDSS's multithreading layer (``libcudss_mtlayer_gomp.so.0``): its reordering ran
-4.5x faster with it on 16 host cores, so both baselines are reported. ``k`` factorizations: the
+``mt`` plugs in cuDSS's multithreading layer (``libcudss_mtlayer_gomp.so.<major>``, the major of the
+cuDSS loaded: .so.0 beside cuDSS 0.8's ``libcudss.so.0``, .so.1 beside 1.0's ``libcudss.so.1``): its
+reordering ran 4.5x faster with it on 16 host cores (cuDSS 0.8), so both baselines are reported. ``k`` factorizations: the
 first ``FACTORIZATION``, then ``REFACTORIZATION`` with new values on the same pattern.
 
 Phases are timed with a device synchronization before and after each ``cudssExecute`` and
@@ -25,15 +26,26 @@ warmed up (small 2D solves with cuDSS's default and AMD orderings, a 50^3 3D sol
 load the remaining kernels, the tree kernel's numba load) before anything is timed, and the GPU is
 kept busy for 0.2 s before each analysis so timed phases run at working clocks.
 
+Which cuDSS runs: nvmath-python 1.0 finds the library through cuda-pathfinder, which takes a
+``libcudss`` already loaded in the process first (then ``libcudss.so.1`` before ``.so.0``, from
+pathfinder 1.8.4 on). ``$CUDSS_LIBRARY`` (a path to ``libcudss.so.N``) is loaded here before nvmath
+looks, so two versions installed side by side are selected by that variable; the row's
+``backend_provenance`` names the version (``cudssGetProperty``) and the file that was mapped.
+cuDSS 1.0 needs NVRTC (``libnvrtc.so.13``: it compiles some kernels at run time, cached on disk
+under ``$CUDSS_JIT_CACHE_DIR``); cuda-pathfinder loads it first where it can find it.
+
 Everything that needs cupy, nvmath or a GPU is imported inside functions: this module imports on
 any machine, and ``check()`` says why the back-end is unavailable there.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import importlib.metadata
 import importlib.util
 import os
+import re
 import time
 from pathlib import Path
 
@@ -41,6 +53,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from ..provenance import loaded_libraries
 from . import NotSPD, NumericBackend, Stopwatch, register
 
 #: ``reorder=`` values -> nvmath's ``ReorderingAlg`` members (cuDSS's own orderings, native only).
@@ -55,7 +68,8 @@ REORDER_ALGS = {
 TREE_MODES = ("auto", "derive", "off")
 #: cuDSS 0.8's default ND_NLEVELS; a derived tree gets as many levels.
 DEFAULT_ND_LEVELS = 10
-MT_LAYER = "libcudss_mtlayer_gomp.so.0"
+#: cuDSS's OpenMP threading layer; its soname ends in the major version of the cuDSS it belongs to.
+MT_LAYER_STEM = "libcudss_mtlayer_gomp.so"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -247,18 +261,69 @@ def derive_nd_tree(graph: sp.csr_matrix, perm: np.ndarray, levels: int = DEFAULT
 # --------------------------------------------------------------------------------------------------
 
 
-def find_threading_layer() -> str | None:
-    """Path of cuDSS's OpenMP multithreading layer: $CUDSS_THREADING_LIB, else next to the wheel's
-    libcudss (nvidia/cu13/lib or nvidia/cu12/lib), else a directory on LD_LIBRARY_PATH."""
+def loaded_cudss_library() -> str | None:
+    """Real path of the libcudss.so.N mapped into this process (None before it is loaded)."""
+    found = [p for name, p in loaded_libraries("libcudss").items() if name.startswith("libcudss.so")]
+    return found[0] if found else None
+
+
+def soname_major(path: str) -> int | None:
+    """N of a file named lib....so.N[.x.y] (libcudss_mtlayer_gomp.so.1 -> 1)."""
+    match = re.search(r"\.so\.(\d+)", os.path.basename(path))
+    return int(match.group(1)) if match else None
+
+
+def find_threading_layer(major: int, next_to: str | None = None) -> str:
+    """Path of the OpenMP threading layer that belongs to cuDSS ``major``: $CUDSS_THREADING_LIB,
+    else beside the loaded libcudss (``next_to``), else in the nvidia wheels' folders or on
+    LD_LIBRARY_PATH. Raises RuntimeError naming what is missing or mismatched: a layer of another
+    cuDSS major does not work with this one."""
+    layer = f"{MT_LAYER_STEM}.{major}"
     env = os.environ.get("CUDSS_THREADING_LIB")
     if env:
-        return env if os.path.isfile(env) else None
-    candidates = []
+        if not os.path.isfile(env):
+            raise RuntimeError(f"$CUDSS_THREADING_LIB={env} does not exist")
+        if soname_major(env) != major:
+            raise RuntimeError(f"$CUDSS_THREADING_LIB={env} belongs to cuDSS {soname_major(env)}.x, "
+                               f"but cuDSS {major}.x is loaded (its layer is {layer})")
+        return env
+    folders = [Path(next_to).parent] if next_to else []
     spec = importlib.util.find_spec("nvidia")
     for root in (spec.submodule_search_locations or []) if spec else []:
-        candidates += [Path(root) / sub / "lib" / MT_LAYER for sub in ("cu13", "cu12", "cudss")]
-    candidates += [Path(d) / MT_LAYER for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
-    return next((str(c) for c in candidates if c.is_file()), None)
+        folders += [Path(root) / sub / "lib" for sub in ("cu13", "cu12", "cudss")]
+    folders += [Path(d) for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
+    found = next((folder / layer for folder in folders if (folder / layer).is_file()), None)
+    if found is None:
+        raise RuntimeError(f"cuDSS multithreading layer {layer} not found next to {next_to or 'libcudss'}: set "
+                           "CUDSS_THREADING_LIB to its path or install nvidia-cudss-cu13 (mt=false runs without it)")
+    return str(found)
+
+
+#: What libcudss needs loaded first (cuDSS 1.0 adds NVRTC), by cuda-pathfinder's names.
+CUDSS_DEPENDENCIES = ("cublasLt", "cublas", "nvrtc")
+
+
+@functools.cache
+def preload_cudss() -> str | None:
+    """Load ``$CUDSS_LIBRARY`` before nvmath-python looks for cuDSS, so that exactly this file is
+    used; its dependencies first, found by cuda-pathfinder as nvmath would find them. Returns the
+    path, None when the variable is unset; raises OSError naming what does not load."""
+    path = os.environ.get("CUDSS_LIBRARY")
+    if not path:
+        return None
+    if not os.path.isfile(path):
+        raise OSError(f"$CUDSS_LIBRARY={path} does not exist")
+    try:
+        from cuda.pathfinder import load_nvidia_dynamic_lib
+    except ImportError:
+        load_nvidia_dynamic_lib = None
+    for dependency in CUDSS_DEPENDENCIES if load_nvidia_dynamic_lib else ():
+        try:
+            load_nvidia_dynamic_lib(dependency)
+        except Exception:  # noqa: BLE001 - not found there: the dynamic loader may still find it below
+            pass
+    ctypes.CDLL(path, mode=os.RTLD_GLOBAL)
+    return path
 
 
 @functools.cache
@@ -276,10 +341,11 @@ def _availability() -> tuple[bool, str]:
     if count < 1:
         return False, "no CUDA GPU: the CUDA runtime reports 0 devices"
     try:
+        preload_cudss()
         from nvmath.bindings import cudss
 
         version = (cudss.get_property(0), cudss.get_property(1))
-    except Exception as err:  # the wheel nvidia-cudss-cu13 missing or not loadable
+    except Exception as err:  # the wheel nvidia-cudss-cu13 missing or not loadable (cuDSS 1.0 without NVRTC)
         return False, f"cuDSS library not loadable through nvmath-python: {type(err).__name__}: {err}"
     if version < (0, 8):
         return False, f"cuDSS {version[0]}.{version[1]} found; 0.8 or later is required (ND partition trees)"
@@ -343,11 +409,11 @@ def _handle(mt: bool) -> tuple[int, str | None]:
     handle = cudss.create()
     layer = None
     if mt:
-        layer = find_threading_layer()
-        if layer is None:
+        try:
+            layer = find_threading_layer(cudss.get_property(0), loaded_cudss_library())
+        except RuntimeError:
             cudss.destroy(handle)
-            raise RuntimeError(f"cuDSS multithreading layer {MT_LAYER} not found: set CUDSS_THREADING_LIB "
-                               "to its path or install nvidia-cudss-cu13 (mt=false runs without it)")
+            raise
         cudss.set_threading_layer(handle, layer)
     for A, alg in ((_laplacian(24, 2), "default"), (_laplacian(24, 2), "amd"), (_laplacian(50, 3), "default")):
         with _Solve(handle, A, reorder=alg) as s:
@@ -543,7 +609,7 @@ class _Solve:
 class CuDSS(NumericBackend):
     name = "cudss"
     version = "1"
-    description = "NVIDIA cuDSS 0.8 (nvmath-python, cupy): own reordering or USER_PERM + ND partition tree"
+    description = "NVIDIA cuDSS 0.8/1.0 (nvmath-python, cupy): own reordering or USER_PERM + ND partition tree"
     params = {"k": 1, "reorder": "default", "mt": True, "tree": "auto"}
     choices = {"reorder": tuple(REORDER_ALGS), "tree": TREE_MODES}
     supports_native = True
@@ -566,10 +632,21 @@ class CuDSS(NumericBackend):
                 "gpu": gpu_name()}
 
     def provenance(self) -> dict:
+        """What ran: the cuDSS version it reports and the files mapped (library, threading layer,
+        NVRTC), for telling a cuDSS 0.8 row from a 1.0 row."""
         import cupy
 
+        libraries = loaded_libraries("libcudss", "libnvrtc")
+        try:
+            pathfinder = importlib.metadata.version("cuda-pathfinder")
+        except importlib.metadata.PackageNotFoundError:
+            pathfinder = None
         return {**self.library_versions(), "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
-                "cuda_driver": cupy.cuda.runtime.driverGetVersion(), "mt_layer": find_threading_layer(),
+                "cuda_driver": cupy.cuda.runtime.driverGetVersion(), "libcudss": loaded_cudss_library(),
+                "mt_layer": next((p for n, p in libraries.items() if n.startswith(MT_LAYER_STEM)), None),
+                "libnvrtc": next((p for n, p in libraries.items() if n.startswith("libnvrtc")), None),
+                "cuda_pathfinder": pathfinder, "cudss_library_env": os.environ.get("CUDSS_LIBRARY"),
+                "cudss_jit_cache_dir": os.environ.get("CUDSS_JIT_CACHE_DIR"),
                 "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "host_cpus": os.cpu_count()}
 
     # The harness drives these through NumericBackend.run.

@@ -258,7 +258,7 @@ class Pardiso(NumericBackend):
         return True, ""
 
     def library_versions(self):
-        return {"mkl": importlib.metadata.version("mkl") if find_mkl_rt() else "absent"}
+        return {"mkl": mkl_version()}  # MKL_Get_Version_String of the libmkl_rt loaded
 
     def _call(self, phase: int, msglvl: int = 0, b: np.ndarray | None = None, x: np.ndarray | None = None) -> float:
         """One PARDISO call; returns its wall time. Raises NotSPD / MemoryError / PardisoError."""

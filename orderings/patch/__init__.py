@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from ...harness.case import MatrixCase, Ordering
 from ...harness.provenance import library_file_version
+from ...harness.libversions import pymetis_metis_version, suitesparse_library_version
 from .. import OrderingBase, register
 from .assembly import LAYOUTS
 from .local import LOCAL_METHODS
@@ -124,7 +125,6 @@ class Patch(OrderingBase):
     def library_versions(self):
         import pymetis
 
-        from ..metis import BUNDLED_METIS
         from .camd import _libcamd
         from .metis_sep import _libmetis
         from ..amd import _libamd
@@ -132,10 +132,10 @@ class Patch(OrderingBase):
         _libamd(), _libcamd(), _libmetis()
         return {
             "pymetis": pymetis.version,
-            "metis": BUNDLED_METIS,
-            "metis_system": library_file_version("libmetis") or "unknown",
-            "amd": library_file_version("libamd") or "unknown",
-            "camd": library_file_version("libcamd") or "unknown",
+            "metis": pymetis_metis_version(),
+            "metis_system": library_file_version("libmetis") or "unknown",  # METIS has no version call
+            "amd": suitesparse_library_version("amd"),
+            "camd": suitesparse_library_version("camd"),
         }
 
     def compute(self, graph, *, coords=None, seed=0, threads=1) -> Ordering:

@@ -1,7 +1,7 @@
 """METIS's multilevel vertex separator (``METIS_ComputeVertexSeparator``), called in the system's
 libmetis with ctypes.
 
-pymetis (which bundles METIS 5.2.1 for ``part_graph``/``nested_dissection``) does not expose vertex
+pymetis (which bundles its own METIS for ``part_graph``/``nested_dissection``) does not expose vertex
 separators, so the ``direct`` separator policy uses the system METIS (Debian's 5.1.0, built with
 32-bit ``idx_t``); its version is recorded with the results.
 """
