@@ -18,7 +18,6 @@ import pytest
 from permbench import orderings
 from permbench.harness import libversions, runner
 from permbench.harness.provenance import library_file_version
-from permbench.harness.results import merge
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = re.compile(r"^\d+\.\d+\.\d+$")
@@ -85,8 +84,7 @@ def test_mkl_version_string_names_the_installed_release():
 def test_rows_carry_the_library_versions_of_their_cell(tmp_path):
     cfg = runner.RunConfig(out=tmp_path / "r.parquet", datasets=["grid[n=400]"], orderings=["amd", "metis"],
                            backends=["symbolic"], timeout_s=60)
-    groups = runner.plan(cfg)
-    frame = merge(runner.execute(cfg, groups=groups), cfg.out, {}, cell_ids=[c.cell_id for c in runner.cells_of(groups)])
+    frame = runner.run(cfg).frame
     assert set(frame["status"]) == {"ok"}, frame["reason"].tolist()
     libs = {r.ordering: json.loads(r.ordering_libraries) for r in frame.itertuples()}
     assert libs["metis"]["metis"] == libversions.pymetis_metis_version()
