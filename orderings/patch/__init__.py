@@ -63,7 +63,8 @@ class Patch(OrderingBase):
         "band": 1.0,  # band half-width in patch radii (0: no band refinement)
         "band_levels": 4,  # levels (from the root) that get band refinement
         "refine": 1,  # FM passes per level
-        "local": "camd",
+        "local": "camd-subtrees",
+        "local_split": 5,  # camd-subtrees: subtrees below this level are ordered one per call
         "amd_threshold": 1024,  # for local=amd-threshold
         "layout": "postorder",
     }
@@ -145,5 +146,6 @@ class Patch(OrderingBase):
             patch_size=s["patch_size"], nd_levels=s["nd_levels"], patcher=s["patcher"],
             separator=s["separator"], bisection=s["bisection"], trials=s["trials"], band=s["band"],
             band_levels=s["band_levels"], refine=s["refine"], local=s["local"],
-            amd_threshold=s["amd_threshold"], layout=s["layout"], seed=seed,
+            local_split=s["local_split"], amd_threshold=s["amd_threshold"], layout=s["layout"], seed=seed,
+            threads=threads,
         )
