@@ -74,7 +74,9 @@ def nnz_L(graph, perm) -> int:
 def test_every_generator_gives_a_nested_dissection(dataset):
     case = load(dataset)
     graph = symmetric_graph(case.A)
-    for spec in ("patch", "patch[preset=fast]", "patch[preset=quality]", "patch[patch_size=64,layout=bfs]"):
+    # leaf_size=64: a deep tree even on these small graphs (the default adapts the depth to n).
+    for spec in ("patch[leaf_size=64]", "patch[preset=fast,leaf_size=64]", "patch[preset=quality,leaf_size=64]",
+                 "patch[patch_size=64,layout=bfs,leaf_size=64]"):
         ordering = create(spec).compute(graph, coords=case.coords, seed=0)
         assert_nested_dissection(graph, ordering, "bfs" if "bfs" in spec else "postorder")
         assert ordering.extras["levels"] >= 2, spec  # these graphs are big enough to be dissected
@@ -97,7 +99,7 @@ def test_every_option_gives_a_nested_dissection(option):
 
 def test_reverse_bfs_layout_puts_leaves_first_and_the_root_separator_last():
     graph = grid_graph(60)
-    ordering = Patch(patch_size=64, layout="bfs", nd_levels=3).compute(graph)
+    ordering = Patch(patch_size=64, layout="bfs", nd_levels=3, leaf_size=64).compute(graph)
     levels = ordering.extras["levels"]
     assert levels == 3
     # Reverse breadth-first: node ids descending, so the 8 leaves come first, the root last.

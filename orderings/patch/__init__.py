@@ -55,7 +55,8 @@ class Patch(OrderingBase):
     params = {
         "preset": "default",
         "patch_size": 64,  # vertices per patch (at most, for bfs)
-        "nd_levels": 9,  # tree depth L = min(nd_levels, floor(log2 #patches))
+        "nd_levels": 9,  # tree depth L = min(nd_levels, floor(log2 #patches), floor(log2(n / leaf_size)))
+        "leaf_size": 1024,  # smallest average leaf: fewer levels on small inputs
         "patcher": "bfs",
         "separator": "quotient",
         "bisection": "rb",
@@ -143,7 +144,7 @@ class Patch(OrderingBase):
         s = self.settings()
         return patch_order(
             graph, coords,
-            patch_size=s["patch_size"], nd_levels=s["nd_levels"], patcher=s["patcher"],
+            patch_size=s["patch_size"], nd_levels=s["nd_levels"], leaf_size=s["leaf_size"], patcher=s["patcher"],
             separator=s["separator"], bisection=s["bisection"], trials=s["trials"], band=s["band"],
             band_levels=s["band_levels"], refine=s["refine"], local=s["local"],
             local_split=s["local_split"], amd_threshold=s["amd_threshold"], layout=s["layout"], seed=seed,

@@ -37,11 +37,14 @@ class Decomposition:
     stats: dict = field(default_factory=dict)
 
 
-def tree_levels(n_patches: int, nd_levels: int) -> int:
-    """L = min(nd_levels, floor(log2 #patches)): at most 2^L leaves."""
+def tree_levels(n_patches: int, nd_levels: int, n: int | None = None, leaf_size: int = 1) -> int:
+    """L = min(nd_levels, floor(log2 #patches), max(1, floor(log2(n / leaf_size)))):
+    at most 2^L leaves, of about ``leaf_size`` vertices or more (one level at least, unless
+    ``nd_levels`` is 0 or there is a single patch)."""
     if n_patches < 2:
         return 0
-    return int(min(max(0, nd_levels), int(np.floor(np.log2(n_patches)))))
+    by_leaf = int(np.floor(np.log2(max(1.0, n / max(1, leaf_size))))) if n is not None else nd_levels
+    return int(min(max(0, nd_levels), int(np.floor(np.log2(n_patches))), max(1, by_leaf)))
 
 
 @numba.njit(cache=True)

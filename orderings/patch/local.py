@@ -29,6 +29,9 @@ from ..amd import amd_order
 from .blocks import block_graph, block_matrix, block_slice, group_bounds, halo_subgraph
 from .camd import camd_order, camd_order_csr
 
+#: camd-subtrees: the smallest average subtree worth a call of its own.
+SUBTREE_MIN = 16384
+
 LOCAL_METHODS = ("camd-subtrees", "amd", "amd-threshold", "camd", "metis", "identity")
 
 
@@ -122,7 +125,10 @@ def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool_map=
     The job split depends only on the tree, never on the thread count, so neither does the
     result. Returns a sequence (each node's vertices in local order; assembly groups them).
     """
-    split = max(0, min(split, levels))
+    # Subtrees of at least SUBTREE_MIN vertices: below that, the calls' fixed cost outweighs
+    # what they save (a 2k-vertex matrix is one call). Depends on n and the tree only.
+    by_size = int(np.floor(np.log2(max(1.0, node_of.shape[0] / SUBTREE_MIN))))
+    split = max(0, min(split, levels, by_size))
     job_of, roots = subtree_jobs(node_of, split)
     by_job = np.argsort(job_of, kind="stable")  # ascending vertex id inside each job
     bounds = np.searchsorted(job_of[by_job], np.arange(roots.shape[0] + 1))

@@ -86,7 +86,7 @@ SEPARATORS = ("quotient", "direct", "auto")
 
 
 def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch_size: int = 64,
-                nd_levels: int = 9, patcher: str = "bfs", separator: str = "quotient", bisection: str = "rb",
+                nd_levels: int = 9, leaf_size: int = 1024, patcher: str = "bfs", separator: str = "quotient", bisection: str = "rb",
                 trials: int = 1, band: float = 1.0, band_levels: int = 4, refine: int = 1,
                 local: str = "camd-subtrees", local_split: int = 5, amd_threshold: int = 1024,
                 layout: str = "postorder", seed: int = 0, threads: int = 1) -> Ordering:
@@ -114,18 +114,18 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
                                  ("local", local, local_orderings.LOCAL_METHODS), ("layout", layout, LAYOUTS)):
         if value not in allowed:
             raise ValueError(f"patch: {name}={value!r} is not one of {', '.join(allowed)}")
-    if patch_size < 1 or nd_levels < 0 or trials < 1 or band < 0 or refine < 0 or local_split < 0 or threads < 1:
-        raise ValueError(f"patch: expected patch_size >= 1, nd_levels >= 0, trials >= 1, band >= 0, refine >= 0, "
-                         f"local_split >= 0 and threads >= 1; got {patch_size}, {nd_levels}, {trials}, {band}, "
+    if patch_size < 1 or nd_levels < 0 or leaf_size < 1 or trials < 1 or band < 0 or refine < 0 or local_split < 0 or threads < 1:
+        raise ValueError(f"patch: expected patch_size >= 1, nd_levels >= 0, leaf_size >= 1, trials >= 1, band >= 0, refine >= 0, "
+                         f"local_split >= 0 and threads >= 1; got {patch_size}, {nd_levels}, {leaf_size}, {trials}, {band}, "
                          f"{refine}, {local_split}, {threads}")
     with _thread_pool(threads) as pool_map:
-        ordering = _patch_order(graph, coords, patch_size, nd_levels, patcher, separator, bisection, trials, band,
+        ordering = _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separator, bisection, trials, band,
                                 band_levels, refine, local, local_split, amd_threshold, layout, seed, pool_map)
     ordering.extras["threads_used"] = int(threads)
     return ordering
 
 
-def _patch_order(graph, coords, patch_size, nd_levels, patcher, separator, bisection, trials, band, band_levels,
+def _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separator, bisection, trials, band, band_levels,
                  refine, local, local_split, amd_threshold, layout, seed, pool_map) -> Ordering:
     n = graph.shape[0]
     times = {"t_patch_s": 0.0, "t_quotient_s": 0.0, "t_decompose_s": 0.0, "t_local_s": 0.0,
@@ -141,8 +141,13 @@ def _patch_order(graph, coords, patch_size, nd_levels, patcher, separator, bisec
     patch_of, n_patches = _patches(graph, coords, patcher, patch_size, seed)
     t1 = clock()
     times["t_patch_s"] = t1 - t0
-    levels = tree_levels(n_patches, nd_levels)
     stats: dict = {}
+    # Denser graphs (3D meshes: ~14 neighbours against a surface's 6) have larger separators
+    # inside a leaf, so their leaves are kept smaller: leaf_size * 6 / mean degree, down to 1/4.
+    mean_degree = graph.nnz / max(1, n)
+    effective_leaf = max(1, int(leaf_size * max(0.25, min(1.0, 6.0 / max(mean_degree, 1e-9)))))
+    levels = tree_levels(n_patches, nd_levels, n, effective_leaf)
+    stats["leaf_size_target"] = effective_leaf
     if levels == 0:
         node_of = np.zeros(n, dtype=np.int32)
         t3 = clock()
