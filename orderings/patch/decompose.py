@@ -192,7 +192,7 @@ def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm
         grouped, node_start = _group_by_node(st, current, first, n_nodes)
         weights = _node_weights(st, side, first, n_nodes, state, every)
         touched.append(refine_level(graph.indptr, graph.indices, state, st.sep_node, st.patch_of, side,
-                                    grouped, node_start, weights, UBFACTOR, int(fm_passes), MAX_BAD_MOVES))
+                                    grouped, node_start, weights, UBFACTOR, int(fm_passes), MAX_BAD_MOVES, pool_map))
     every = unique_vertices(st.n, *touched)
     where = state[every].astype(np.int64) - 1
     state[every] = 0
