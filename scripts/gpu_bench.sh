@@ -7,7 +7,8 @@
 #               bash scripts/gpu_bench.sh install p1
 #               bash scripts/gpu_bench.sh install p2 && bash scripts/gpu_bench.sh test
 #               bash scripts/gpu_bench.sh explore [gpu_bench.py explore options]
-#               bash scripts/gpu_bench.sh study STEP    (STEP = native | user | patch | finalize)
+#               bash scripts/gpu_bench.sh study STEP    (STEP = native | user | patch | finalize, and for
+#               issue 13: patch-orderings | patch-scaling | patch-cudss)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:?usage: gpu_bench.sh bundle|install PART|test|explore|study STEP}
@@ -31,6 +32,8 @@ host_env() {
   # The repository's own permbench/ folder (only __init__.py) must not shadow the import root:
   # no current directory on sys.path, here and in the harness's spawned children.
   export PYTHONSAFEPATH=1 PYTHONUNBUFFERED=1 PERMBENCH_SHARED_DATA=$repo/.gpu-wheels/data
+  # mesh:bumpy-cube from the bundled mirror (its manifest lists it with its sha256), never the network.
+  export PERMBENCH_DATA_DIR=$repo/.gpu-wheels/data PERMBENCH_OFFLINE=1
 }
 
 # A study step stops after $limit seconds (a device call may run 600 s); finished groups are kept
@@ -107,6 +110,18 @@ PY
                 --out "$RUN/cudss-h200-repeats-native.parquet" "${common[@]:2}" --repeat 3
               [ "$step" = repeats-native ] || study_run "${big[@]}" -o patch -b "cudss[k=10]" \
                 --out "$RUN/cudss-h200-repeats-patch.parquet" "${common[@]:2}" --repeat 3 ;;
+      patch-orderings)  # issue 13: every ordering at 16 threads on the inputs >= 1M (configs/patch-h200.toml)
+              study_run -c configs/patch-h200.toml --out "$RUN/patch-h200.parquet" --jobs 1 ;;
+      patch-scaling)  # issue 13: patch alone at 1, 2, 4, 8, 16 threads, one result file each
+              for t in 1 2 4 8 16; do
+                study_run -c configs/patch-h200-scaling.toml --threads "$t" --jobs 1 \
+                  --out "$RUN/patch-h200-scaling-t$t.parquet"
+              done ;;
+      patch-cudss)  # issue 13: patch + its ND tree vs cuDSS's own default, MT layer on and off, 3 repeats
+              big=(-d "grid[matrix=graph,n=1000000|2250000]" -d "icosphere[matrix=graph,n=2621442]"
+                   -d "mesh:bumpy-cube[matrix=graph,upsample=3]")
+              study_run "${big[@]}" -o native -o patch -b "cudss[k=10,mt=true|false]" \
+                --out "$RUN/patch-cudss-h200.parquet" "${common[@]:2}" --repeat 3 ;;
       rerun)  # named cells again, into their own file (gpu_bench.py combine: a later file wins)
               RESULT=$RUN/cudss-h200-rerun.parquet
               study_run "$@" --out "$RESULT" "${common[@]:2}" ;;
