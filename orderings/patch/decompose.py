@@ -248,7 +248,7 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
               direct_levels: int = 0, unit_edge_weights: bool = False, recursive: bool = False,
               trials: int = 1, band_width: int = 0, band_levels: int = 0, refine_passes: int = 0,
               seed: int = 0, pool_map=map) -> Decomposition:
-    """Build the tree top-down, one level per pass (DESIGN §4 step 2).
+    """Build the tree top-down, one level per pass (step 2).
 
     Levels below ``direct_levels`` use METIS's vertex separator on each node's real subgraph;
     the others bisect the node's quotient subgraph with METIS (``metis_options`` with seeds

@@ -1,4 +1,4 @@
-"""The patch-based nested-dissection ordering, end to end (DESIGN §4): patches, quotient graph,
+"""The patch-based nested-dissection ordering, end to end: patches, quotient graph,
 level-by-level bisection, local orderings, assembly — each phase timed."""
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
                 trials: int = 1, band: float = 1.0, band_levels: int = 4, refine: int = 1,
                 local: str = "camd-subtrees", local_split: int = 5, amd_threshold: int = 1024,
                 layout: str = "postorder", seed: int = 0, threads: int = 1) -> Ordering:
-    """Patch-based nested dissection of a symmetric, diagonal-free CSR graph (DESIGN §4).
+    """Patch-based nested dissection of a symmetric, diagonal-free CSR graph (see the package docstring).
 
     ``patch_size``: vertices per patch; ``nd_levels``: at most this many separator levels
     (L = min(nd_levels, floor(log2 #patches))); ``patcher``: bfs | lloyd | spatial (needs
@@ -133,7 +133,7 @@ def _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separ
     clock = time.perf_counter
     t0 = clock()
     if graph.nnz == 0:
-        # No off-diagonal entries: nothing to reduce; the identity is optimal (DESIGN §4).
+        # No off-diagonal entries: nothing to reduce; the identity is optimal.
         extras = {**times, "n_patches": n, "levels": 0, "etree_levels": 1, "etree_layout": layout,
                   "separator_sizes_per_level": [], "separator_vertices": 0}
         return Ordering(np.arange(n, dtype=np.int64), np.array([n], dtype=np.int64), extras)
