@@ -458,7 +458,8 @@ def test_tree_depth_adapts_to_the_size_and_density_of_the_graph():
     from permbench.orderings.patch.decompose import tree_levels
 
     assert tree_levels(1, 9, 50, 1024) == 0
-    assert tree_levels(40, 9, 2000, 1024) == 1  # one bisection at least
+    assert tree_levels(40, 9, 2000, 1024) == 0  # below 2 leaves: minimum degree alone
+    assert tree_levels(40, 9, 3000, 1024) == 1
     assert tree_levels(4000, 9, 250_000, 1024) == 7  # leaves of ~2k vertices
     assert tree_levels(16000, 9, 1_000_000, 1024) == 9  # capped by nd_levels
     assert tree_levels(400, 0, 25_000, 1024) == 0

@@ -28,11 +28,12 @@ time). ``extras`` has ``threads_used`` and the phase times ``t_patch_s``, ``t_qu
 
 Adaptive rule (no fixed cost on small inputs), from n and the mean degree d = nnz(graph) / n:
 
-* tree depth L = min(nd_levels, floor(log2 #patches), max(1, floor(log2(n / leaf)))) with
+* tree depth L = min(nd_levels, floor(log2 #patches), floor(log2(n / leaf))) with
   leaf = leaf_size * clamp(6 / d, 1/4, 1): leaves of about 1024 vertices on a triangle mesh
   (d = 6), about 470 on a tetrahedral grid (d = 13), so 1M vertices get 9 levels, 250k get 7,
-  50k get 5, a 2k-vertex matrix 1 (one bisection, then CAMD). Fewer levels cost fewer METIS calls
-  and FM passes, and CAMD on mid-sized leaves matches what deeper dissection would give;
+  50k get 5, 3k get 1, and a graph of fewer than 2 * leaf vertices none (then the ordering is one
+  CAMD call with one set, i.e. minimum degree: the cost of AMD). Fewer levels cost fewer METIS
+  calls and FM passes, and CAMD on mid-sized leaves matches what deeper dissection would give;
 * the local step (``camd-subtrees``) orders the subtrees below level
   s = min(local_split, L, floor(log2(n / 16384))) one CAMD call each (32 subtrees at 1M, 8 at
   250k, 1 call — the whole graph — below 32k vertices, where more calls only add fixed cost);

@@ -38,13 +38,13 @@ class Decomposition:
 
 
 def tree_levels(n_patches: int, nd_levels: int, n: int | None = None, leaf_size: int = 1) -> int:
-    """L = min(nd_levels, floor(log2 #patches), max(1, floor(log2(n / leaf_size)))):
-    at most 2^L leaves, of about ``leaf_size`` vertices or more (one level at least, unless
-    ``nd_levels`` is 0 or there is a single patch)."""
+    """L = min(nd_levels, floor(log2 #patches), floor(log2(n / leaf_size))): at most 2^L leaves,
+    of about ``leaf_size`` vertices or more. A graph of fewer than 2 * leaf_size vertices gets no
+    separator at all (L = 0: the local step alone, i.e. minimum degree on the whole graph)."""
     if n_patches < 2:
         return 0
     by_leaf = int(np.floor(np.log2(max(1.0, n / max(1, leaf_size))))) if n is not None else nd_levels
-    return int(min(max(0, nd_levels), int(np.floor(np.log2(n_patches))), max(1, by_leaf)))
+    return int(min(max(0, nd_levels), int(np.floor(np.log2(n_patches))), by_leaf))
 
 
 @numba.njit(cache=True)
