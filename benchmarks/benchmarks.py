@@ -11,6 +11,8 @@ What it tracks per commit:
 * ``Total.time_total`` — the README's total of a cell, from the matrix as given: graph build,
   ordering, analysis (with anything the back-end derives), factorization and solve; for ``native``
   the solver's own phases;
+* ``PatchThreads.time_order`` / ``track_nnz_L`` — the patch ordering on a 250k-vertex grid per preset
+  and thread budget (1, 2, 4);
 * ``PeakMemory.peakmem_order_and_factor`` — a whole cell (ordering + analysis + factorization +
   solve) on the largest input.
 
@@ -294,3 +296,31 @@ class Total(_Cached):
         perm = validate_perm(result.perm, self.case.n, who=ordering)
         self.case.graph = graph
         self.metrics = self.backend.run(self.case, perm, result, None)
+
+
+class PatchThreads:
+    """The patch ordering at a mid size (a 250k-vertex triangulated grid, built in ``setup``, not in
+    the shared cache), per preset and thread budget: ``time_order`` is its ``compute`` as
+    ``permbench run`` times it, ``track_nnz_L`` the fill of that preset (the same for every thread
+    count: the permutation does not depend on it). Thread counts above this machine's cores skip."""
+
+    params = (["default", "fast", "quality"], [1, 2, 4])
+    param_names = ("preset", "threads")
+    timeout = 300
+    CASE = "grid[n=250000,matrix=graph]"
+
+    def setup(self, preset, threads):
+        import os
+
+        if threads > (os.cpu_count() or 1):
+            raise NotImplementedError(f"{threads} threads on a machine with {os.cpu_count()} cores")
+        self.graph = symmetric_graph(datasets.load(self.CASE).A)
+        self.ordering = orderings.create(f"patch[preset={preset}]")
+        self.ordering.compute(self.graph, seed=SEED, threads=threads)  # numba's cache, METIS instances
+
+    def time_order(self, preset, threads):
+        self.ordering.compute(self.graph, seed=SEED, threads=threads)
+
+    def track_nnz_L(self, preset, threads):
+        perm = self.ordering.compute(self.graph, seed=SEED, threads=threads).perm
+        return symbolic_factor(self.graph, perm).nnz_L

@@ -21,7 +21,9 @@ OpenMP threads, still spinning for a moment after it returns, do not share a cor
 measurement.
 
 Usage: .venv/bin/python scripts/bench_patch.py [--inputs grid,icosphere,tetgrid] [--repeats 3]
-       [--orderings patch[preset=fast],patch,patch[preset=quality],homa,metis,amd]
+       [--orderings patch[preset=fast],patch,patch[preset=quality],homa,metis,amd] [--threads 1]
+(an input is one of the keys above or any dataset spec, e.g. "grid[n=250000,matrix=graph]";
+every ordering gets ``--threads`` threads).
 """
 
 from __future__ import annotations
@@ -48,6 +50,21 @@ DEFAULT_ORDERINGS = "patch[preset=fast],patch,patch[preset=quality],homa,metis,a
 PHASES = ("t_patch_s", "t_quotient_s", "t_decompose_s", "t_local_s", "t_assemble_s")
 
 
+def split_specs(text: str) -> list[str]:
+    """Split on commas outside brackets (spec names contain commas inside them)."""
+    names, depth, token = [], 0, ""
+    for ch in text:
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            names.append(token)
+            token = ""
+        else:
+            token += ch
+    names.append(token)
+    return [n for n in names if n]
+
+
 def available_orderings(names: list[str]) -> dict:
     out = {}
     for name in names:
@@ -60,22 +77,22 @@ def available_orderings(names: list[str]) -> dict:
     return out
 
 
-def warm_up(orderings: dict) -> None:
+def warm_up(orderings: dict, threads: int) -> None:
     case = load("grid[n=20000,matrix=graph]")
     graph = symmetric_graph(case.A)
     for ordering in orderings.values():
-        ordering.compute(graph, coords=case.coords, seed=0)
+        ordering.compute(graph, coords=case.coords, seed=0, threads=threads)
     symbolic_factor(graph, np.arange(graph.shape[0]))
 
 
-def time_orderings(orderings: dict, graph, coords, repeats: int) -> tuple[dict, dict]:
+def time_orderings(orderings: dict, graph, coords, repeats: int, threads: int) -> tuple[dict, dict]:
     wall = {name: [] for name in orderings}
     cpu = {name: [] for name in orderings}
     last = {}
     for _ in range(repeats):
         for name, ordering in orderings.items():
             c0, t0 = time.process_time(), time.perf_counter()
-            result = ordering.compute(graph, coords=coords, seed=0)
+            result = ordering.compute(graph, coords=coords, seed=0, threads=threads)
             wall[name].append(time.perf_counter() - t0)
             cpu[name].append(time.process_time() - c0)
             last[name] = result
@@ -88,34 +105,25 @@ def main() -> None:
     parser.add_argument("--inputs", default=",".join(INPUTS))
     parser.add_argument("--orderings", default=DEFAULT_ORDERINGS)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
-    # Spec names contain commas inside brackets: split on commas outside them.
-    names, depth, token = [], 0, ""
-    for ch in args.orderings:
-        depth += ch == "["
-        depth -= ch == "]"
-        if ch == "," and depth == 0:
-            names.append(token)
-            token = ""
-        else:
-            token += ch
-    names.append(token)
-    orderings = available_orderings([n for n in names if n])
+    orderings = available_orderings(split_specs(args.orderings))
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.2f}; repeats {args.repeats}")
-    warm_up(orderings)
+          f"load average {os.getloadavg()[0]:.2f}; repeats {args.repeats}; threads {args.threads}")
+    warm_up(orderings, args.threads)
 
-    for key in args.inputs.split(","):
-        case = load(INPUTS[key])
+    for key in split_specs(args.inputs):
+        spec = INPUTS.get(key, key)
+        case = load(spec)
         graph = symmetric_graph(case.A)
-        timing, results = time_orderings(orderings, graph, case.coords, args.repeats)
+        timing, results = time_orderings(orderings, graph, case.coords, args.repeats, args.threads)
         rows = {}
         for name, result in results.items():
             perm = validate_perm(result.perm, graph.shape[0], name)
             sym = symbolic_factor(graph, perm)
             rows[name] = (timing[name][0], timing[name][1], sym.nnz_L, sym.flops)
-        print(f"\n== {key}: {INPUTS[key]}  n={graph.shape[0]:,}  nnz(graph)={graph.nnz:,}")
+        print(f"\n== {key}: {spec}  n={graph.shape[0]:,}  nnz(graph)={graph.nnz:,}")
         ref = {r: rows[r] for r in ("metis", "homa") if r in rows}
         head = f"{'ordering':28s} {'t_wall_s':>9s} {'t_cpu_s':>8s} {'nnz_L':>12s} {'flops':>10s}"
         for r in ref:
@@ -131,7 +139,8 @@ def main() -> None:
                 extras = result.extras
                 phases = "  ".join(f"{p[2:-2]} {extras[p]:.3f}" for p in PHASES)
                 print(f"  {name}: phases (s, last call): {phases}; patches {extras['n_patches']}, "
-                      f"levels {extras['levels']}, separator vertices {extras['separator_vertices']}")
+                      f"levels {extras['levels']}, separator vertices {extras['separator_vertices']}, "
+                      f"threads used {extras.get('threads_used', 1)}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@
 #               bash scripts/gpu_bench.sh install cudss-1.0-p1 ... cudss-1.0-p4
 #               bash scripts/gpu_bench.sh install cudss-0.8-p1 cudss-0.8-p2     (optional, side by side)
 #               CUDSS=1.0 bash scripts/gpu_bench.sh test
-#               CUDSS=1.0 bash scripts/gpu_bench.sh study STEP   (STEP: reorder | orderings | native | user | patch | ...)
+#               CUDSS=1.0 bash scripts/gpu_bench.sh study STEP   (STEP: reorder | orderings | native | user | patch |
+#               patch-orderings | patch-scaling | patch-cudss | ...)
 # CUDSS=1.0|0.8 picks the cuDSS a command runs with (default 1.0): each is installed in its own
 # folder /tmp/cudss-<version>, and $CUDSS_LIBRARY tells the back-end which file to load.
 set -euo pipefail
@@ -203,6 +204,18 @@ PY
                 --out "$RUN/cudss-h200-repeats-native.parquet" "${common[@]:2}" --repeat 3
               [ "$step" = repeats-native ] || study_run "${big[@]}" -o patch -b "cudss[k=10]" \
                 --out "$RUN/cudss-h200-repeats-patch.parquet" "${common[@]:2}" --repeat 3 ;;
+      patch-orderings)  # issue 13: every ordering at 16 threads on the inputs >= 1M (configs/patch-h200.toml)
+              study_run -c configs/patch-h200.toml --out "$RUN/patch-h200.parquet" --jobs 1 ;;
+      patch-scaling)  # issue 13: patch alone at 1, 2, 4, 8, 16 threads, one result file each
+              for t in 1 2 4 8 16; do
+                study_run -c configs/patch-h200-scaling.toml --threads "$t" --jobs 1 \
+                  --out "$RUN/patch-h200-scaling-t$t.parquet"
+              done ;;
+      patch-cudss)  # issue 13: patch + its ND tree vs cuDSS's own default, MT layer on and off, 3 repeats
+              big=(-d "grid[matrix=graph,n=1000000|2250000]" -d "icosphere[matrix=graph,n=2621442]"
+                   -d "mesh:bumpy-cube[matrix=graph,upsample=3]")
+              study_run "${big[@]}" -o native -o patch -b "cudss[k=10,mt=true|false]" \
+                --out "$RUN/patch-cudss-h200.parquet" "${common[@]:2}" --repeat 3 ;;
       rerun)  # named cells again, into their own file (gpu_bench.py combine: a later file wins)
               RESULT=$RUN/cudss-h200-rerun.parquet
               study_run "$@" --out "$RESULT" "${common[@]:2}" ;;

@@ -177,3 +177,15 @@ def test_asv_check_discovers_the_suite(tmp_path):
     done = subprocess.run([asv, "check", "--python=same"], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_patch_threads_benchmark_times_and_tracks_the_patch_ordering(monkeypatch):
+    monkeypatch.setattr(suite.PatchThreads, "CASE", "grid[n=2500,matrix=graph]")
+    bench = suite.PatchThreads()
+    bench.setup("fast", 1)
+    assert bench.time_order("fast", 1) is None
+    fill = bench.track_nnz_L("fast", 1)
+    graph = symmetric_graph(datasets.load("grid[n=2500,matrix=graph]").A)
+    assert fill > graph.nnz // 2  # at least the matrix's own lower triangle
+    with pytest.raises(NotImplementedError):
+        bench.setup("fast", 10_000)

@@ -74,7 +74,9 @@ def nnz_L(graph, perm) -> int:
 def test_every_generator_gives_a_nested_dissection(dataset):
     case = load(dataset)
     graph = symmetric_graph(case.A)
-    for spec in ("patch", "patch[preset=fast]", "patch[preset=quality]", "patch[patch_size=64,layout=bfs]"):
+    # leaf_size=64: a deep tree even on these small graphs (the default adapts the depth to n).
+    for spec in ("patch[leaf_size=64]", "patch[preset=fast,leaf_size=64]", "patch[preset=quality,leaf_size=64]",
+                 "patch[patch_size=64,layout=bfs,leaf_size=64]"):
         ordering = create(spec).compute(graph, coords=case.coords, seed=0)
         assert_nested_dissection(graph, ordering, "bfs" if "bfs" in spec else "postorder")
         assert ordering.extras["levels"] >= 2, spec  # these graphs are big enough to be dissected
@@ -97,7 +99,7 @@ def test_every_option_gives_a_nested_dissection(option):
 
 def test_reverse_bfs_layout_puts_leaves_first_and_the_root_separator_last():
     graph = grid_graph(60)
-    ordering = Patch(patch_size=64, layout="bfs", nd_levels=3).compute(graph)
+    ordering = Patch(patch_size=64, layout="bfs", nd_levels=3, leaf_size=64).compute(graph)
     levels = ordering.extras["levels"]
     assert levels == 3
     # Reverse breadth-first: node ids descending, so the 8 leaves come first, the root last.
@@ -342,3 +344,127 @@ def test_every_shared_mesh_and_matrix(shared_data_dir):
         graph = symmetric_graph(case.A)
         ordering = create("patch").compute(graph, coords=case.coords)
         assert_nested_dissection(graph, ordering)
+
+
+# ------------------------------------------------------------------ threads and the local step
+
+
+@pytest.fixture
+def small_subtrees(monkeypatch):
+    """Let camd-subtrees split small test graphs (by default a subtree must average 16k vertices)."""
+    from permbench.orderings.patch import local
+
+    monkeypatch.setattr(local, "SUBTREE_MIN", 64)
+
+
+def _thread_inputs():
+    star = sp.coo_matrix((np.ones(1999), (np.zeros(1999, dtype=np.int64), np.arange(1, 2000))), shape=(2000, 2000))
+    path = sp.diags([np.ones(1999), np.ones(1999)], [-1, 1], shape=(2000, 2000), format="csr")
+    components = sp.block_diag([grid_graph(k) for k in (3, 7, 12, 25, 25, 30)] + [sp.csr_matrix((30, 30))], format="csr")
+    return {
+        "grid": (grid_graph(90), None),
+        "delaunay": (symmetric_graph(load("delaunay[n=6000,seed=1]").A), None),
+        "tetgrid": (symmetric_graph(load("tetgrid[n=8000]").A), None),
+        "star": (symmetric_graph(star), None),
+        "path": (symmetric_graph(path), None),
+        "components": (symmetric_graph(components), None),
+    }
+
+
+@pytest.mark.parametrize("spec", ["patch[leaf_size=64]", "patch[preset=quality,leaf_size=64]",
+                                  "patch[preset=fast,leaf_size=64]", "patch[leaf_size=64,separator=direct]",
+                                  "patch[leaf_size=64,local=camd,trials=3]"])
+def test_same_permutation_for_any_thread_count(spec, small_subtrees):
+    for name, (graph, coords) in _thread_inputs().items():
+        ordering = create(spec)
+        runs = [ordering.compute(graph, coords=coords, seed=2, threads=t) for t in (1, 2, 4)]
+        for threads, run in zip((1, 2, 4), runs):
+            assert run.extras["threads_used"] == threads
+            np.testing.assert_array_equal(run.perm, runs[0].perm, err_msg=f"{spec} on {name}, {threads} threads")
+            np.testing.assert_array_equal(run.etree, runs[0].etree)
+        assert_nested_dissection(graph, runs[0])
+
+
+def test_parallel_metis_calls_match_serial_ones():
+    """METIS draws from libc's rand(); concurrent calls each get their own library instance."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from permbench.orderings.patch.metis_sep import bisect, vertex_separator
+
+    graph = symmetric_graph(load("delaunay[n=20000,seed=5]").A)
+    ones_v = np.ones(graph.shape[0], dtype=np.int32)
+    ones_e = np.ones(graph.nnz, dtype=np.int32)
+
+    def both(seed):
+        return (bisect(graph.indptr, graph.indices, ones_v, ones_e, seed=seed, ufactor=200),
+                vertex_separator(graph.indptr, graph.indices, seed))
+
+    serial = [both(s % 2) for s in range(8)]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(both, [s % 2 for s in range(8)]))
+    for (a, b), (c, d) in zip(serial, parallel):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    assert set(np.unique(serial[0][0])) == {0, 1} and 2 in serial[0][1]
+
+
+@pytest.mark.parametrize("split", [0, 1, 3, 20])
+def test_camd_subtrees_keeps_the_tree_and_the_fill_of_one_camd_call(split, small_subtrees):
+    graph = grid_graph(100)
+    whole = Patch(leaf_size=64, local="camd").compute(graph)
+    ordering = Patch(leaf_size=64, local_split=split).compute(graph, threads=2)
+    assert ordering.extras["levels"] >= 6
+    assert_nested_dissection(graph, ordering)
+    np.testing.assert_array_equal(ordering.etree, whole.etree)  # same tree, other local orders
+    # Inside a subtree, CAMD with the halo sees what the whole-graph call sees there; the
+    # separators above the split are ordered on their own subgraph: fill stays within 3 %.
+    assert nnz_L(graph, ordering.perm) <= 1.03 * nnz_L(graph, whole.perm)
+
+
+def test_halo_holds_only_ancestor_neighbours(small_subtrees):
+    from permbench.orderings.patch.blocks import halo_subgraph
+    from permbench.orderings.patch.local import subtree_jobs
+
+    graph = grid_graph(60)
+    ordering = Patch(leaf_size=64, layout="postorder").compute(graph)
+    node = node_of_vertex(ordering, graph.shape[0], "postorder")
+    job_of, roots = subtree_jobs(node, 2)
+    assert roots.tolist() == [3, 4, 5, 6, 0, 1, 2]
+    for job in range(roots.shape[0]):
+        members = np.flatnonzero(job_of == job)
+        local_index = np.zeros(graph.shape[0], dtype=np.int64)
+        local_index[members] = np.arange(members.shape[0])
+        xadj, adjncy, halo = halo_subgraph(graph.indptr, graph.indices, members, job_of, local_index, job,
+                                           node.astype(np.int32), int(roots[job]))
+        m, h = members.shape[0], halo.shape[0]
+        sub = sp.csr_matrix((np.ones(adjncy.shape[0]), adjncy, xadj), shape=(m + h, m + h))
+        assert (sub != sub.T).nnz == 0  # symmetric pattern
+        # Halo: exactly the neighbours of the members that lie in an ancestor of the job's root.
+        root = int(roots[job])
+        ancestors = set()
+        t = root
+        while t > 0:
+            t = (t - 1) // 2
+            ancestors.add(t)
+        neighbours = np.unique(graph[members].indices)
+        expected = [u for u in neighbours if job_of[u] != job and node[u] in ancestors]
+        assert halo.tolist() == expected
+        # Member rows hold every edge among members.
+        inside = graph[members][:, members]
+        assert (sub[:m, :m] != inside).nnz == 0
+
+
+def test_tree_depth_adapts_to_the_size_and_density_of_the_graph():
+    from permbench.orderings.patch.decompose import tree_levels
+
+    assert tree_levels(1, 9, 50, 1024) == 0
+    assert tree_levels(40, 9, 2000, 1024) == 0  # below 2 leaves: minimum degree alone
+    assert tree_levels(40, 9, 3000, 1024) == 1
+    assert tree_levels(4000, 9, 250_000, 1024) == 7  # leaves of ~2k vertices
+    assert tree_levels(16000, 9, 1_000_000, 1024) == 9  # capped by nd_levels
+    assert tree_levels(400, 0, 25_000, 1024) == 0
+    small, big = grid_graph(40), grid_graph(200)
+    assert Patch().compute(small).extras["levels"] < Patch().compute(big).extras["levels"]
+    tet = symmetric_graph(load("tetgrid[n=27000]").A)
+    # A tetrahedral grid (~13 neighbours) gets a smaller leaf target than a triangle mesh.
+    assert Patch().compute(tet).extras["leaf_size_target"] < Patch().compute(big).extras["leaf_size_target"]

@@ -155,12 +155,13 @@ def _band_graph(indptr, indices, band, band_start, pos, state, sep_node, patch_o
     return xadj, adjncy, vwgt, block_start
 
 
-def band_refine(graph, sep, node_start, state, sep_node, patch_of, side, outside, width, seed=0):
+def band_refine(graph, sep, node_start, state, sep_node, patch_of, side, outside, width, seed=0, pool_map=map):
     """Recompute each node's separator with METIS on its band graph; keep improvements.
 
     ``sep``/``node_start``: the level's separator grouped by node (``state`` marks it 3);
     ``outside[k]``: node k's vertex count on side 0 / 1. Updates ``state`` for the band vertices of
-    improved nodes and returns them, with the number of improved nodes.
+    improved nodes and returns them, with the number of improved nodes. The METIS calls (one per
+    node, independent) go through ``pool_map``.
     """
     band, band_start, pos = _band(graph.indptr, graph.indices, sep, node_start, state, sep_node,
                                   patch_of, side, width)
@@ -168,13 +169,16 @@ def band_refine(graph, sep, node_start, state, sep_node, patch_of, side, outside
                                                   sep_node, patch_of, side, outside)
     changed = []
     improved = 0
-    for k in range(band_start.shape[0] - 1):
+    nodes = [k for k in range(band_start.shape[0] - 1) if node_start[k + 1] > node_start[k]]
+
+    def separate(k):
+        s, e = block_start[k], block_start[k + 1]
+        p0, p1 = xadj[s], xadj[e]
+        return vertex_separator(xadj[s:e + 1] - p0, adjncy[p0:p1], seed, vwgt[s:e])
+
+    for k, part in zip(nodes, pool_map(separate, nodes)):
         s, e = block_start[k], block_start[k + 1]
         old = node_start[k + 1] - node_start[k]
-        if old == 0:
-            continue
-        p0, p1 = xadj[s], xadj[e]
-        part = vertex_separator(xadj[s:e + 1] - p0, adjncy[p0:p1], seed, vwgt[s:e])
         a, b = part[-2], part[-1]
         new = int((part[:-2] == 2).sum())
         # The super-vertices must end on opposite sides; one without edges (the band swallowed

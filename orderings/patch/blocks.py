@@ -76,3 +76,76 @@ def block_matrix(B: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
     indptr, indices = block_slice(B, start, stop)
     k = stop - start
     return sp.csr_matrix((np.ones(indices.shape[0], dtype=np.int8), indices, indptr), shape=(k, k))
+
+
+@numba.njit(cache=True, nogil=True)
+def _depth(t):
+    d = 0
+    t += 1
+    while t > 1:
+        t >>= 1
+        d += 1
+    return d
+
+
+@numba.njit(cache=True, nogil=True)
+def halo_subgraph(indptr, indices, members, job_of, local_index, job, node_of, root):
+    """The subgraph of ``members`` (the vertices of tree job ``job``, ascending) plus its *halo*:
+    their neighbours in ancestors of tree node ``root`` (eliminated later, so they count in the
+    members' degrees but are not ordered here). Neighbours in other jobs that are not ancestors
+    (descendants of a separator, eliminated earlier) are left out.
+
+    Returns CSR (xadj, adjncy) over local ids (members 0..m-1 in order, then the halo ascending)
+    and the halo's vertex ids. Compiled without the GIL: jobs run in parallel threads.
+    """
+    m = members.shape[0]
+    root_depth = _depth(root)
+    count = 0
+    for v in members:
+        for p in range(indptr[v], indptr[v + 1]):
+            if job_of[indices[p]] != job:
+                count += 1
+    cand = np.empty(count, dtype=np.int64)
+    count = 0
+    for v in members:
+        for p in range(indptr[v], indptr[v + 1]):
+            u = indices[p]
+            if job_of[u] != job:
+                t = node_of[u]
+                d = _depth(t)
+                if d < root_depth and ((root + 1) >> (root_depth - d)) - 1 == t:
+                    cand[count] = u
+                    count += 1
+    halo = np.unique(cand[:count])
+    h = halo.shape[0]
+    xadj = np.zeros(m + h + 1, dtype=np.int64)
+    for i in range(m):
+        v = members[i]
+        for p in range(indptr[v], indptr[v + 1]):
+            u = indices[p]
+            if job_of[u] == job:
+                xadj[i + 1] += 1
+            else:
+                k = np.searchsorted(halo, u)
+                if k < h and halo[k] == u:
+                    xadj[i + 1] += 1
+                    xadj[m + k + 1] += 1
+    for i in range(m + h):
+        xadj[i + 1] += xadj[i]
+    adjncy = np.empty(xadj[m + h], dtype=np.int64)
+    fill = xadj[:-1].copy()
+    for i in range(m):
+        v = members[i]
+        for p in range(indptr[v], indptr[v + 1]):
+            u = indices[p]
+            if job_of[u] == job:
+                adjncy[fill[i]] = local_index[u]
+                fill[i] += 1
+            else:
+                k = np.searchsorted(halo, u)
+                if k < h and halo[k] == u:
+                    adjncy[fill[i]] = m + k
+                    fill[i] += 1
+                    adjncy[fill[m + k]] = i
+                    fill[m + k] += 1
+    return xadj, adjncy, halo

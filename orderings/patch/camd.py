@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,3 +43,21 @@ def camd_order(graph: sp.csr_matrix, constraint: np.ndarray, dense: float = 10.0
     if constraint.shape != (n,) or (n and (constraint.min() < 0 or constraint.max() >= n)):
         raise ValueError(f"camd_order: constraint must have shape ({n},) with values in 0..{n - 1}")
     return minimum_degree_order(_libcamd().camd_l_order, graph, dense, aggressive, constraint)
+
+
+class _Pattern(NamedTuple):
+    """The three CSR fields the minimum-degree call reads (no scipy matrix: its format checks
+    hold the GIL, and this is called from the parallel local step)."""
+
+    shape: tuple
+    indptr: np.ndarray
+    indices: np.ndarray
+
+
+def camd_order_csr(indptr: np.ndarray, indices: np.ndarray, constraint: np.ndarray, dense: float = 10.0,
+                   aggressive: bool = True) -> np.ndarray:
+    """:func:`camd_order` on raw CSR arrays (int64, symmetric pattern, constraints in 0..n-1)."""
+    n = indptr.shape[0] - 1
+    constraint = np.ascontiguousarray(constraint, dtype=np.int64)
+    return minimum_degree_order(_libcamd().camd_l_order, _Pattern((n, n), indptr, indices), dense, aggressive,
+                                constraint)

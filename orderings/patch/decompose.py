@@ -37,11 +37,14 @@ class Decomposition:
     stats: dict = field(default_factory=dict)
 
 
-def tree_levels(n_patches: int, nd_levels: int) -> int:
-    """L = min(nd_levels, floor(log2 #patches)): at most 2^L leaves."""
+def tree_levels(n_patches: int, nd_levels: int, n: int | None = None, leaf_size: int = 1) -> int:
+    """L = min(nd_levels, floor(log2 #patches), floor(log2(n / leaf_size))): at most 2^L leaves,
+    of about ``leaf_size`` vertices or more. A graph of fewer than 2 * leaf_size vertices gets no
+    separator at all (L = 0: the local step alone, i.e. minimum degree on the whole graph)."""
     if n_patches < 2:
         return 0
-    return int(min(max(0, nd_levels), int(np.floor(np.log2(n_patches)))))
+    by_leaf = int(np.floor(np.log2(max(1.0, n / max(1, leaf_size))))) if n is not None else nd_levels
+    return int(min(max(0, nd_levels), int(np.floor(np.log2(n_patches))), by_leaf))
 
 
 @numba.njit(cache=True)
@@ -171,7 +174,7 @@ def _node_weights(st: _State, side, first, n_nodes, state, touched):
     return weights
 
 
-def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm_passes, seed):
+def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm_passes, seed, pool_map=map):
     """Improve the level's separators on the fine graph: METIS on a band around them (when
     ``band_width`` > 0), then FM passes. Returns (new separator, vertices that changed side)."""
     state[sep] = 3
@@ -181,7 +184,7 @@ def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm
         grouped, node_start = _group_by_node(st, sep, first, n_nodes)
         outside = _node_weights(st, side, first, n_nodes, state, sep)[:, :2]
         changed, stats["band_improved_nodes"] = band_refine(
-            graph, grouped, node_start, state, st.sep_node, st.patch_of, side, outside, band_width, seed)
+            graph, grouped, node_start, state, st.sep_node, st.patch_of, side, outside, band_width, seed, pool_map)
         touched.append(changed)
     if fm_passes > 0:
         every = unique_vertices(st.n, *touched)
@@ -189,7 +192,7 @@ def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm
         grouped, node_start = _group_by_node(st, current, first, n_nodes)
         weights = _node_weights(st, side, first, n_nodes, state, every)
         touched.append(refine_level(graph.indptr, graph.indices, state, st.sep_node, st.patch_of, side,
-                                    grouped, node_start, weights, UBFACTOR, int(fm_passes), MAX_BAD_MOVES))
+                                    grouped, node_start, weights, UBFACTOR, int(fm_passes), MAX_BAD_MOVES, pool_map))
     every = unique_vertices(st.n, *touched)
     where = state[every].astype(np.int64) - 1
     state[every] = 0
@@ -198,7 +201,7 @@ def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm
     return new_sep, moved, stats
 
 
-def _direct(graph, st: _State, first, seed):
+def _direct(graph, st: _State, first, seed, pool_map=map):
     """METIS's vertex separator on the real subgraph of every node of the level. Returns the
     side of every patch (the side most of its vertices went to), the separator, and the vertices
     that went to the other side than their patch."""
@@ -206,13 +209,18 @@ def _direct(graph, st: _State, first, seed):
     label = np.where(active, st.node_of_patch[st.patch_of] - first, -1).astype(np.int32)
     order, B, sorted_label = block_graph(graph, label)
     where = np.full(st.n, -1, dtype=np.int8)
-    for s, e in zip(*group_bounds(sorted_label)):
+
+    def separate(bounds):
+        s, e = bounds
         indptr, indices = block_slice(B, s, e)
         if indices.shape[0] == 0:
             # No edges: nothing to separate; split the vertices evenly.
-            where[order[s:e]] = (np.arange(e - s) >= (e - s) // 2).astype(np.int8)
-        else:
-            where[order[s:e]] = vertex_separator(indptr, indices, seed)
+            return (np.arange(e - s) >= (e - s) // 2).astype(np.int8)
+        return vertex_separator(indptr, indices, seed)
+
+    blocks = list(zip(*group_bounds(sorted_label)))
+    for (s, e), part in zip(blocks, pool_map(separate, blocks)):
+        where[order[s:e]] = part
     sep = np.flatnonzero(where == 2)
     rest = np.flatnonzero(where == 0), np.flatnonzero(where == 1)
     n_p = st.patch_weight.shape[0]
@@ -239,8 +247,8 @@ def _best_trial(st: _State, sides: np.ndarray, first: int, n_nodes: int):
 def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_options: dict, *,
               direct_levels: int = 0, unit_edge_weights: bool = False, recursive: bool = False,
               trials: int = 1, band_width: int = 0, band_levels: int = 0, refine_passes: int = 0,
-              seed: int = 0) -> Decomposition:
-    """Build the tree top-down, one level per pass (DESIGN §4 step 2).
+              seed: int = 0, pool_map=map) -> Decomposition:
+    """Build the tree top-down, one level per pass (step 2).
 
     Levels below ``direct_levels`` use METIS's vertex separator on each node's real subgraph;
     the others bisect the node's quotient subgraph with METIS (``metis_options`` with seeds
@@ -248,10 +256,8 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
     many on each level below (top separators matter most), keep per node the bisection whose
     cut has the smallest minimum vertex cover, then improve it on the fine graph: METIS on a band
     of ``band_width`` hops around it on the first ``band_levels`` levels, and ``refine_passes``
-    FM passes.
+    FM passes. The METIS calls of a level (one per node) go through ``pool_map``.
     """
-    import pymetis  # a plug-in requirement: imported lazily, like every optional module here
-
     st = _State(patch_of, Q)
     state = np.zeros(patch_of.shape[0], dtype=np.int8)  # separator improvement scratch (see .refine)
     sep_sizes, cover_sizes = [], []
@@ -262,16 +268,16 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
         first, n_nodes = (1 << level) - 1, 1 << level
         st.drop_dead_edges()
         if level < direct_levels:
-            side, sep, moved = _direct(graph, st, first, seed)
+            side, sep, moved = _direct(graph, st, first, seed, pool_map)
             counts["direct_levels"] += 1
             cover_sizes.append(int(sep.shape[0]))
         else:
             q_alive = np.bincount(st.edge_q, minlength=st.q_a.shape[0])
             keep = q_alive > 0
             q_weight = np.ones(int(keep.sum()), dtype=np.int64) if unit_edge_weights else q_alive[keep]
-            trial_options = [pymetis.Options(**metis_options, seed=seed + t) for t in range(max(1, trials >> level))]
+            trial_options = [dict(metis_options, seed=seed + t) for t in range(max(1, trials >> level))]
             sides, bst = bisect_patches(st.node_of_patch, st.patch_weight, st.q_a[keep], st.q_b[keep],
-                                        q_weight, first, n_nodes, trial_options, recursive)
+                                        q_weight, first, n_nodes, trial_options, recursive, pool_map)
             for key in bst:
                 counts[key] += bst[key]
             side, sep = _best_trial(st, sides, first, n_nodes)
@@ -279,7 +285,8 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
             moved = sep[:0]
             width = band_width if level < band_levels else 0
             if (refine_passes > 0 or width > 0) and sep.shape[0] > 0:
-                sep, moved, ist = _improve(graph, st, side, sep, first, n_nodes, state, width, refine_passes, seed)
+                sep, moved, ist = _improve(graph, st, side, sep, first, n_nodes, state, width, refine_passes, seed,
+                                           pool_map)
                 counts["band_improved_nodes"] += ist["band_improved_nodes"]
         st.take_separator(sep)
         if moved.shape[0]:

@@ -8,8 +8,14 @@ assembly groups them with one stable sort).
   blocks (AMD never links disconnected blocks, so each block's order equals a per-block call).
 * ``amd-threshold``: the reference's rule, AMD only on blocks larger than a threshold, the input
   order (ascending index) below it.
+* ``camd-subtrees`` (the default): CAMD on every subtree below a split level and on every
+  separator above it, each on its own subgraph plus a *halo* (its neighbours in ancestor
+  separators, put in a last constraint set and dropped from the result, so vertices next to a
+  separator still get eliminated late). The calls are independent and run in parallel; see
+  :func:`local_camd_subtrees`.
 * ``camd``: one constrained minimum degree (CAMD) call on the whole graph, each node a constraint
-  set in layout order (what CHOLMOD's nesdis does).
+  set in layout order (what CHOLMOD's nesdis does); serial, and never cheaper than AMD on the
+  whole graph.
 * ``metis``: METIS nested dissection on each block.
 * ``identity``: ascending original index inside each block.
 """
@@ -20,10 +26,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..amd import amd_order
-from .blocks import block_graph, block_matrix, block_slice, group_bounds
-from .camd import camd_order
+from .blocks import block_graph, block_matrix, block_slice, group_bounds, halo_subgraph
+from .camd import camd_order, camd_order_csr
 
-LOCAL_METHODS = ("amd", "amd-threshold", "camd", "metis", "identity")
+#: camd-subtrees: the smallest average subtree worth a call of its own.
+SUBTREE_MIN = 16384
+
+LOCAL_METHODS = ("camd-subtrees", "amd", "amd-threshold", "camd", "metis", "identity")
 
 
 def _amd_runs(B: sp.csr_matrix, starts: np.ndarray, stops: np.ndarray, run_size: int) -> np.ndarray:
@@ -89,3 +98,55 @@ def local_camd(graph, node_of, rank) -> np.ndarray:
     # Compress set numbers to 0..k-1 (CAMD needs them < n; empty nodes leave gaps).
     used = np.unique(constraint)
     return camd_order(graph, np.searchsorted(used, constraint))
+
+
+def subtree_jobs(node_of: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray]:
+    """Job of every vertex: job j < 2^split is the subtree under the j-th node of level ``split``;
+    job 2^split + t is separator node t of a level above ``split``. Also the root tree node of
+    every job."""
+    t = node_of.astype(np.int64)
+    depth = np.floor(np.log2(t + 1)).astype(np.int64)
+    first = (1 << split) - 1
+    below = depth >= split
+    ancestor = ((t + 1) >> np.where(below, depth - split, 0)) - 1
+    job_of = np.where(below, ancestor - first, (1 << split) + t)
+    roots = np.concatenate([first + np.arange(1 << split), np.arange(first)])
+    return job_of, roots
+
+
+def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool_map=map) -> np.ndarray:
+    """CAMD per job (see :func:`subtree_jobs`): the subtrees below level ``min(split, levels)``
+    and the separators above it, each with its halo of ancestor-separator neighbours.
+
+    Inside a subtree this is what one whole-graph CAMD call does there (the postorder eliminates
+    a subtree in one stretch, and minimum degree only sees the subtree and its separator
+    neighbours while doing so); separators above the split are ordered on their own subgraph
+    instead of their Schur complement (which is nearly dense, so their order matters little).
+    The job split depends only on the tree, never on the thread count, so neither does the
+    result. Returns a sequence (each node's vertices in local order; assembly groups them).
+    """
+    # Subtrees of at least SUBTREE_MIN vertices: below that, the calls' fixed cost outweighs
+    # what they save (a 2k-vertex matrix is one call). Depends on n and the tree only.
+    by_size = int(np.floor(np.log2(max(1.0, node_of.shape[0] / SUBTREE_MIN))))
+    split = max(0, min(split, levels, by_size))
+    job_of, roots = subtree_jobs(node_of, split)
+    by_job = np.argsort(job_of, kind="stable")  # ascending vertex id inside each job
+    bounds = np.searchsorted(job_of[by_job], np.arange(roots.shape[0] + 1))
+    local_index = np.empty(node_of.shape[0], dtype=np.int64)
+    local_index[by_job] = np.arange(by_job.shape[0]) - np.repeat(bounds[:-1], np.diff(bounds))
+    node_rank = rank[node_of]
+
+    def order_job(j):
+        members = by_job[bounds[j]:bounds[j + 1]]
+        if members.shape[0] <= 1:
+            return members
+        xadj, adjncy, halo = halo_subgraph(graph.indptr, graph.indices, members, job_of, local_index, j,
+                                           node_of, int(roots[j]))
+        # Constraint sets: the job's nodes in layout order (compressed to 0..k-1), the halo last.
+        used, constraint = np.unique(node_rank[members], return_inverse=True)
+        constraint = np.concatenate([constraint, np.full(halo.shape[0], used.shape[0])])
+        perm = camd_order_csr(xadj, adjncy, constraint)
+        return members[perm[perm < members.shape[0]]]
+
+    jobs = [j for j in range(roots.shape[0]) if bounds[j + 1] > bounds[j]]
+    return np.concatenate(list(pool_map(order_job, jobs)))

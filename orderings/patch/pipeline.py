@@ -1,9 +1,11 @@
-"""The patch-based nested-dissection ordering, end to end (DESIGN §4): patches, quotient graph,
+"""The patch-based nested-dissection ordering, end to end: patches, quotient graph,
 level-by-level bisection, local orderings, assembly — each phase timed."""
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,7 +37,21 @@ def _patches(graph, coords, patcher: str, patch_size: int, seed: int):
     raise ValueError(f"patch: unknown patcher {patcher!r} (expected one of {', '.join(PATCHERS)})")
 
 
-def _local(graph, node_of, rank, local: str, amd_threshold: int):
+@contextmanager
+def _thread_pool(threads: int):
+    """A ``map`` over ``threads`` threads (the built-in map for one). Every parallel step hands it
+    independent calls and reads the results in call order, so the output never depends on the
+    thread count or on which thread finishes first."""
+    if threads <= 1:
+        yield map
+        return
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="patch") as pool:
+        yield pool.map
+
+
+def _local(graph, node_of, rank, local: str, amd_threshold: int, levels: int, local_split: int, pool_map):
+    if local == "camd-subtrees":
+        return local_orderings.local_camd_subtrees(graph, node_of, rank, levels, local_split, pool_map)
     if local == "amd":
         return local_orderings.local_amd(graph, node_of)
     if local == "camd":
@@ -70,11 +86,11 @@ SEPARATORS = ("quotient", "direct", "auto")
 
 
 def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch_size: int = 64,
-                nd_levels: int = 9, patcher: str = "bfs", separator: str = "quotient", bisection: str = "rb",
+                nd_levels: int = 9, leaf_size: int = 1024, patcher: str = "bfs", separator: str = "quotient", bisection: str = "rb",
                 trials: int = 1, band: float = 1.0, band_levels: int = 4, refine: int = 1,
-                local: str = "camd", amd_threshold: int = 1024, layout: str = "postorder",
-                seed: int = 0) -> Ordering:
-    """Patch-based nested dissection of a symmetric, diagonal-free CSR graph (DESIGN §4).
+                local: str = "camd-subtrees", local_split: int = 5, amd_threshold: int = 1024,
+                layout: str = "postorder", seed: int = 0, threads: int = 1) -> Ordering:
+    """Patch-based nested dissection of a symmetric, diagonal-free CSR graph (see the package docstring).
 
     ``patch_size``: vertices per patch; ``nd_levels``: at most this many separator levels
     (L = min(nd_levels, floor(log2 #patches))); ``patcher``: bfs | lloyd | spatial (needs
@@ -83,8 +99,11 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
     ``bisection``: rb | kway (see BISECTIONS); ``trials``: METIS bisections per node at the root
     (halved per level; the smallest vertex cover wins); ``band``/``band_levels``: band refinement
     half-width in patch radii, on that many top levels; ``refine``: FM passes per level;
-    ``local``: amd | camd | amd-threshold | metis | identity; ``layout``: postorder | bfs
-    (reverse breadth-first, cuDSS's); ``seed``: METIS's seed.
+    ``local``: camd-subtrees | amd | camd | amd-threshold | metis | identity; ``local_split``: for
+    camd-subtrees, the level whose subtrees are ordered one by one (the separators above it alone);
+    ``layout``: postorder | bfs (reverse breadth-first, cuDSS's); ``seed``: METIS's seed;
+    ``threads``: the thread budget (METIS and CAMD calls of independent tree nodes run on it; the
+    result is the same for every value).
 
     Returns the permutation (new -> old), the node sizes of the ND tree in the layout's order
     (``etree``, length 2^(L+1) - 1, summing to n) and, in ``extras``, the per-phase times
@@ -95,16 +114,26 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
                                  ("local", local, local_orderings.LOCAL_METHODS), ("layout", layout, LAYOUTS)):
         if value not in allowed:
             raise ValueError(f"patch: {name}={value!r} is not one of {', '.join(allowed)}")
-    if patch_size < 1 or nd_levels < 0 or trials < 1 or band < 0 or refine < 0:
-        raise ValueError(f"patch: expected patch_size >= 1, nd_levels >= 0, trials >= 1, band >= 0 and "
-                         f"refine >= 0; got {patch_size}, {nd_levels}, {trials}, {band}, {refine}")
+    if patch_size < 1 or nd_levels < 0 or leaf_size < 1 or trials < 1 or band < 0 or refine < 0 or local_split < 0 or threads < 1:
+        raise ValueError(f"patch: expected patch_size >= 1, nd_levels >= 0, leaf_size >= 1, trials >= 1, band >= 0, refine >= 0, "
+                         f"local_split >= 0 and threads >= 1; got {patch_size}, {nd_levels}, {leaf_size}, {trials}, {band}, "
+                         f"{refine}, {local_split}, {threads}")
+    with _thread_pool(threads) as pool_map:
+        ordering = _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separator, bisection, trials, band,
+                                band_levels, refine, local, local_split, amd_threshold, layout, seed, pool_map)
+    ordering.extras["threads_used"] = int(threads)
+    return ordering
+
+
+def _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separator, bisection, trials, band, band_levels,
+                 refine, local, local_split, amd_threshold, layout, seed, pool_map) -> Ordering:
     n = graph.shape[0]
     times = {"t_patch_s": 0.0, "t_quotient_s": 0.0, "t_decompose_s": 0.0, "t_local_s": 0.0,
              "t_assemble_s": 0.0}
     clock = time.perf_counter
     t0 = clock()
     if graph.nnz == 0:
-        # No off-diagonal entries: nothing to reduce; the identity is optimal (DESIGN §4).
+        # No off-diagonal entries: nothing to reduce; the identity is optimal.
         extras = {**times, "n_patches": n, "levels": 0, "etree_levels": 1, "etree_layout": layout,
                   "separator_sizes_per_level": [], "separator_vertices": 0}
         return Ordering(np.arange(n, dtype=np.int64), np.array([n], dtype=np.int64), extras)
@@ -112,8 +141,13 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
     patch_of, n_patches = _patches(graph, coords, patcher, patch_size, seed)
     t1 = clock()
     times["t_patch_s"] = t1 - t0
-    levels = tree_levels(n_patches, nd_levels)
     stats: dict = {}
+    # Denser graphs (3D meshes: ~14 neighbours against a surface's 6) have larger separators
+    # inside a leaf, so their leaves are kept smaller: leaf_size * 6 / mean degree, down to 1/4.
+    mean_degree = graph.nnz / max(1, n)
+    effective_leaf = max(1, int(leaf_size * max(0.25, min(1.0, 6.0 / max(mean_degree, 1e-9)))))
+    levels = tree_levels(n_patches, nd_levels, n, effective_leaf)
+    stats["leaf_size_target"] = effective_leaf
     if levels == 0:
         node_of = np.zeros(n, dtype=np.int32)
         t3 = clock()
@@ -129,7 +163,7 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
         dec = decompose(graph, patch_of, Q, levels, how["metis"], direct_levels=levels if direct else 0,
                         unit_edge_weights=how["unit_edge_weights"], recursive=how["recursive"],
                         trials=trials, band_width=band_hops, band_levels=band_levels, refine_passes=refine,
-                        seed=seed)
+                        seed=seed, pool_map=pool_map)
         node_of = dec.node_of
         stats.update(dec.stats)
         stats["quotient_edges"] = int(Q.q_a.shape[0])  # at the start
@@ -137,7 +171,7 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
         t3 = clock()
         times["t_decompose_s"] = t3 - t2
     rank = node_rank(levels, layout)
-    sequence = _local(graph, node_of, rank, local, amd_threshold)
+    sequence = _local(graph, node_of, rank, local, amd_threshold, levels, local_split, pool_map)
     t4 = clock()
     times["t_local_s"] = t4 - t3
     # CAMD's sets already come out in layout order; every other method needs the regrouping.

@@ -11,17 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from .matching import bipartite_vertex_cover
+from .metis_sep import bisect
 
-#: METIS's objective codes (METIS_OBJTYPE_CUT / _VOL), as pymetis.Options expects them.
+#: METIS's objective codes (METIS_OBJTYPE_CUT / _VOL).
 OBJTYPES = {"cut": 0, "vol": 1}
-
-
-def _metis_bisect(xadj, adjncy, vweights, eweights, options, recursive) -> np.ndarray:
-    import pymetis
-
-    _cut, part = pymetis.part_graph(2, pymetis.CSRAdjacency(xadj, adjncy), vweights=vweights,
-                                    eweights=eweights, options=options, recursive=recursive)
-    return np.frombuffer(part, dtype=np.int64) if not isinstance(part, np.ndarray) else part
 
 
 def _half_split(weights: np.ndarray) -> np.ndarray:
@@ -37,14 +30,16 @@ def _half_split(weights: np.ndarray) -> np.ndarray:
 
 def bisect_patches(node_of_patch: np.ndarray, patch_weight: np.ndarray, q_a: np.ndarray, q_b: np.ndarray,
                    q_weight: np.ndarray, first_node: int, n_nodes: int, trial_options: list,
-                   recursive: bool = False) -> tuple[np.ndarray, dict]:
+                   recursive: bool = False, pool_map=map) -> tuple[np.ndarray, dict]:
     """Bisect the quotient subgraph of every node in ``first_node .. first_node + n_nodes - 1``,
-    once per entry of ``trial_options`` (METIS options, e.g. different seeds).
+    once per entry of ``trial_options`` (keyword options of :func:`.metis_sep.bisect`, e.g.
+    different seeds).
 
     ``q_a``/``q_b``/``q_weight``: the quotient edges alive at this level, both ends in the same node
     (``q_weight`` = fine edges behind each, or ones for unit weights). Patches of weight 0 are
-    ignored. Returns the side (0/1) of every patch in every trial (trials × patches) and counts
-    for the statistics.
+    ignored. The METIS calls go through ``pool_map`` (a thread pool's ``map``: each call depends
+    only on its own node, so the result is the same for any number of threads). Returns the side
+    (0/1) of every patch in every trial (trials × patches) and counts for the statistics.
     """
     n_patches = node_of_patch.shape[0]
     n_trials = len(trial_options)
@@ -65,6 +60,7 @@ def bisect_patches(node_of_patch: np.ndarray, patch_weight: np.ndarray, q_a: np.
     vweights = patch_weight[order].astype(np.int64)
     local_sides = np.zeros((n_trials, order.shape[0]), dtype=np.int8)
     stats = {"metis_calls": 0, "one_sided": 0, "single_patch_nodes": 0}
+    calls = []  # (node start, node stop, trial) of every METIS call
     for k in range(n_nodes):
         s, e = int(node_bounds[k]), int(node_bounds[k + 1])
         if e - s == 0:
@@ -72,22 +68,25 @@ def bisect_patches(node_of_patch: np.ndarray, patch_weight: np.ndarray, q_a: np.
         if e - s == 1:
             stats["single_patch_nodes"] += 1
             continue
+        if indptr[e] == indptr[s]:
+            # No quotient edges (the patches are mutually disconnected): split by weight, once.
+            local_sides[:, s:e] = _half_split(vweights[s:e])
+            continue
+        calls.extend((s, e, t) for t in range(n_trials))
+
+    def call(job):
+        s, e, t = job
         p0, p1 = indptr[s], indptr[e]
-        for t, options in enumerate(trial_options):
-            part = None
-            if p1 > p0:
-                stats["metis_calls"] += 1
-                part = _metis_bisect(indptr[s:e + 1] - p0, adjncy[p0:p1] - s, vweights[s:e],
-                                     eweights[p0:p1], options, recursive)
-            if part is None or part.min() == part.max():
-                # No quotient edges (the patches are mutually disconnected) or a one-sided split.
-                stats["one_sided"] += part is not None
-                local_sides[t, s:e] = _half_split(vweights[s:e])
-            else:
-                local_sides[t, s:e] = part
-            if p1 == p0:
-                local_sides[t:, s:e] = local_sides[t, s:e]  # deterministic: one trial is enough
-                break
+        return bisect(indptr[s:e + 1] - p0, adjncy[p0:p1] - s, vweights[s:e], eweights[p0:p1],
+                      recursive=recursive, **trial_options[t])
+
+    for (s, e, t), part in zip(calls, pool_map(call, calls)):
+        stats["metis_calls"] += 1
+        if part.min() == part.max():
+            stats["one_sided"] += 1
+            local_sides[t, s:e] = _half_split(vweights[s:e])
+        else:
+            local_sides[t, s:e] = part
     sides[:, order] = local_sides
     return sides, stats
 
