@@ -221,9 +221,11 @@ def code_files(dataset: Plugin, ordering: Plugin, backend: Plugin) -> tuple:
     return tuple(sorted(files))
 
 
-def cell_id(dataset: Plugin, ordering: Plugin, backend: Plugin, versions: dict, code_hash: str = "") -> str:
-    """Hash of the cell's canonical names, plug-in and library versions and the hash of its code:
-    a cell whose code changed is a new cell (the old one shows as ``stale``)."""
+def cell_id(dataset: Plugin, ordering: Plugin, backend: Plugin, versions: dict, code_hash: str = "",
+            threads: int | None = None) -> str:
+    """Hash of the cell's canonical names, plug-in and library versions, the hash of its code and
+    an explicit thread budget: a cell whose code changed is a new cell (the old one shows as
+    ``stale``), and the same cell at --threads 4 is not the one at --threads 16."""
     key = {
         "permbench": permbench.__version__,
         "dataset": [dataset.spec.canonical(), dataset.version],
@@ -231,6 +233,8 @@ def cell_id(dataset: Plugin, ordering: Plugin, backend: Plugin, versions: dict, 
         "backend": [backend.spec.canonical(), versions[backend.spec.canonical()]],
         "code": code_hash,
     }
+    if threads is not None:
+        key["threads"] = threads
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -261,7 +265,7 @@ def plan(config: RunConfig) -> list[Group]:
                 files = code_files(d, o, b)
                 own = [f for p in (d, o, b) for f in codehash.own_files(type(p))]
                 code[b.spec.canonical()] = (codehash.hash_files(files, own), codehash.display(files))
-                ids[b.spec.canonical()] = cell_id(d, o, b, versions, code[b.spec.canonical()][0])
+                ids[b.spec.canonical()] = cell_id(d, o, b, versions, code[b.spec.canonical()][0], config.threads)
             gid = hashlib.sha256(json.dumps(sorted(ids.values())).encode()).hexdigest()[:16]
             libraries = {p.spec.canonical(): json.dumps(versions[p.spec.canonical()]["libraries"], sort_keys=True)
                          for p in [o, *backends]}
