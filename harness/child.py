@@ -153,7 +153,11 @@ def run_group(unit: Unit, case: MatrixCase, graph, config: RunConfig, emit=None,
     # (homapy's MKL) otherwise takes over the BLAS symbols of one loaded after it, and CHOLMOD
     # then silently factorizes with MKL at a fraction of its speed.
     for backend in backends.values():
-        backend.available()
+        if backend.available()[0]:
+            try:
+                backend.prepare()
+            except Exception:
+                pass  # the back-end's own run reports it, as a row
     ok, reason = ordering.available()
     if not ok:
         for r, b in pending:

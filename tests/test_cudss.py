@@ -201,8 +201,12 @@ def test_unavailable_without_a_gpu(monkeypatch, fresh_availability):
 
 
 def test_threading_layer_is_the_one_of_the_loaded_major(tmp_path, monkeypatch):
+    import importlib.util
+
     monkeypatch.delenv("CUDSS_THREADING_LIB", raising=False)
     monkeypatch.setenv("LD_LIBRARY_PATH", "")
+    real_find_spec = importlib.util.find_spec  # no installed nvidia wheels either (the GPU host has them)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nvidia" else real_find_spec(name, *a))
     v08, v10 = tmp_path / "cudss-0.8", tmp_path / "cudss-1.0"
     for folder, major in ((v08, 0), (v10, 1)):
         folder.mkdir()

@@ -65,6 +65,12 @@ class Backend(Plugin):
     def run(self, case: MatrixCase, perm: np.ndarray, ordering: Ordering, symbolic) -> dict:
         raise NotImplementedError
 
+    def prepare(self) -> None:
+        """Load and initialize native libraries, untimed, before any ordering of the unit runs: a
+        library an ordering loads can take process-wide resources a solver needs later (the patch
+        ordering's private METIS namespaces use up the static TLS that cuDSS's OpenMP threading
+        layer needs to load). Failures are left to ``run`` to report."""
+
     def provenance(self) -> dict:
         """What this back-end loaded (BLAS, library versions, device) — stored with results."""
         return {}
