@@ -32,7 +32,7 @@ COLUMNS = [
     "t_graph_s", "t_order_s", "t_tree_s", "t_analyze_s", "t_factor_s", "t_solve_s",
     "t_total_s", "k", "t_refactor_median_s", "t_total_k_s", "residual", "backend_nnz_L", "t_symbolic_s",
     "t_graph_cpu_s", "t_order_cpu_s", "t_tree_cpu_s", "t_analyze_cpu_s", "t_factor_cpu_s", "t_solve_cpu_s",
-    "cpu_util", "deterministic",
+    "cpu_util", "thread_budget", "deterministic",
     "ordering_version", "backend_version", "ordering_extras", "backend_extras", "dataset_meta",
     "threads", "concurrent_jobs", "peak_rss_bytes", "t_warmup_s", "thread_info", "backend_provenance",
     "code_hash", "code_files", "git_commit", "git_dirty",

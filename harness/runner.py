@@ -316,7 +316,8 @@ def cell_states(cells: list[Cell], store: ResultStore, config: RunConfig) -> dic
         if is_forced(cell, config.force):
             states[cell.cell_id] = CellState("run", "forced", statuses)
         elif record is None:
-            stale = names.get((cell.dataset, cell.ordering, cell.backend), set()) - {cell.cell_id}
+            budget = "auto" if config.threads is None else str(config.threads)
+            stale = names.get((cell.dataset, cell.ordering, cell.backend, budget), set()) - {cell.cell_id}
             states[cell.cell_id] = CellState("run", "stale" if stale else "new")
         elif set(range(config.repeat)) - set(record.repeats):
             states[cell.cell_id] = CellState("run", "incomplete", statuses)
@@ -341,7 +342,7 @@ def _known_outcomes(ordering, backends) -> dict[str, tuple[str, str]]:
     return {}
 
 
-def units_to_run(groups: list[Group], states: dict[str, CellState]) -> list[Unit]:
+def units_to_run(groups: list[Group], states: dict[str, CellState], threads: int | None = None) -> list[Unit]:
     """One unit per group with a cell to run; within a dataset, quality-only units first (they may
     run in parallel), then the units that time a numeric back-end (they run alone)."""
     units = []
@@ -353,6 +354,7 @@ def units_to_run(groups: list[Group], states: dict[str, CellState]) -> list[Unit
             "cell_id": g.cell_ids[b.spec.canonical()], "dataset": g.dataset.spec.canonical(),
             "ordering": g.ordering.spec.canonical(), "backend": b.spec.canonical(),
             "ordering_version": g.ordering.version, "backend_version": b.version,
+            "thread_budget": "auto" if threads is None else str(threads),
             "deterministic": bool(getattr(g.ordering, "deterministic", True)),
             "code_hash": g.code[b.spec.canonical()][0], "code_files": json.dumps(g.code[b.spec.canonical()][1]),
             # the library versions its cell id was keyed on, read from the loaded libraries
@@ -501,7 +503,7 @@ def execute(config: RunConfig, store: ResultStore, progress: Observer | None = N
     _make_parts(parts)
     shutil.rmtree(parts / ".cache", ignore_errors=True)  # left by a killed run; only the lock holder uses it
     states = cell_states(cells, store, config)
-    units = units_to_run(groups, states)
+    units = units_to_run(groups, states, config.threads)
     progress.planned(sum(len(u.backends) for u in units), sum(s.action == "done" for s in states.values()))
     if not units:
         return cells

@@ -34,9 +34,18 @@ from .writer_lock import ResultsWriteError, StoreError, StoreLocked, writer_lock
 
 FRAGMENT_KEY = b"permbench.fragment"
 
-#: What identifies a cell across code versions (its id also hashes the code) and a row in it.
-CELL_KEY = ["dataset", "ordering", "backend"]
+#: What identifies a cell across code versions (its id also hashes the code) and a row in it: the
+#: canonical names and the thread budget asked for (``--threads N``, or ``auto``), so a run at 4
+#: threads and one at 16 into the same file keep both cells.
+CELL_KEY = ["dataset", "ordering", "backend", "thread_budget"]
 ROW_KEY = CELL_KEY + ["repeat"]
+
+
+def with_budget(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows written before ``thread_budget`` existed ran with the default budget: ``auto``."""
+    if "thread_budget" not in frame:
+        frame = frame.assign(thread_budget="auto")
+    return frame.assign(thread_budget=frame["thread_budget"].fillna("auto").astype(str))
 REQUIRED_COLUMNS = {"cell_id", "dataset", "ordering", "backend", "repeat", "status"}
 
 
@@ -91,7 +100,7 @@ def check_fragment(path: Path) -> tuple[pd.DataFrame | None, str]:
         return None, f"it holds cell {header.get('cell_id')}, not the cell {path.stem} its name says"
     if table_checksum(table) != header.get("sha256"):
         return None, "its rows do not match the checksum written with them (edited or damaged)"
-    frame = table.to_pandas()
+    frame = with_budget(table.to_pandas())
     ids = set(frame["cell_id"]) if "cell_id" in frame else set()
     if ids != {path.stem}:
         return None, f"its rows belong to cell(s) {', '.join(sorted(map(str, ids))) or 'none'}, not {path.stem}"
@@ -114,7 +123,7 @@ def read_result_file(path: Path) -> tuple[pd.DataFrame, dict]:
     if missing:
         raise StoreError(f"{path} is not a permbench result file (missing columns: {', '.join(sorted(missing))}); "
                          f"refusing to overwrite it — choose another --out")
-    return table.to_pandas(), json.loads(meta[PROVENANCE_KEY])
+    return with_budget(table.to_pandas()), json.loads(meta[PROVENANCE_KEY])
 
 
 def check_unique(frame: pd.DataFrame, where: Path) -> None:

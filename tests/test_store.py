@@ -164,7 +164,7 @@ def test_a_fragment_edited_after_writing_fails_its_checksum(plugins, tmp_path):
 
 
 def test_the_merged_file_never_holds_a_cell_twice(tmp_path):
-    row = dict(cell_id="a", dataset="d", ordering="o", backend="b", repeat=0, status="ok")
+    row = dict(cell_id="a", dataset="d", ordering="o", backend="b", thread_budget="auto", repeat=0, status="ok")
     frame = pd.DataFrame([row, dict(row, cell_id="b")])
     with pytest.raises(StoreError, match="would hold cell d · o · b repeat 0 2 times"):
         check_unique(frame, tmp_path / "x.parquet")
@@ -219,3 +219,17 @@ def test_clean_merges_finished_fragments_and_removes_the_rest(plugins, tmp_path)
     assert result.exit_code == 0, result.output
     assert not store.parts.exists()
     assert sorted(read_results(cfg.out)[0]["ordering"]) == ["amd", "natural"]
+
+
+def test_cells_at_different_thread_budgets_are_kept_side_by_side(plugins, tmp_path):
+    # A thread-scaling study: the same cell at --threads 1 and 2 into one file, then 1 again.
+    runner.run(config(tmp_path, plugins, ["test-threads"], threads=1))
+    runner.run(config(tmp_path, plugins, ["test-threads"], threads=2))
+    frame, _ = read_results(tmp_path / "r.parquet")
+    assert sorted(frame["thread_budget"]) == ["1", "2"] and sorted(frame["threads"]) == [1, 2]
+    again = config(tmp_path, plugins, ["test-threads"], threads=1)
+    states = runner.cell_states(runner.cells_of(runner.plan(again)), ResultStore(again.out), again)
+    assert [s.why for s in states.values()] == ["final"]
+    default = config(tmp_path, plugins, ["test-threads"])
+    states = runner.cell_states(runner.cells_of(runner.plan(default)), ResultStore(default.out), default)
+    assert [s.why for s in states.values()] == ["new"]  # the default budget is a cell of its own
