@@ -59,17 +59,17 @@ from .local import LOCAL_METHODS
 from .pipeline import BISECTIONS, PATCHERS, SEPARATORS, patch_order
 
 #: Settings behind each preset; ``default`` is the class defaults below. Measured with
-#: scripts/bench_patch.py on this project's 2-core machine (wall time, median of 3; 1M-vertex
-#: triangulated grid / 655k icosphere / 512k tetrahedral grid), nnz(L) and flops against METIS:
+#: configs/patch-2core.toml (results/patch/patch-2core.md: 2-core machine, --threads 2, medians of
+#: 5; 1M-vertex triangulated grid / 1M tetrahedral grid / 655k icosphere; nnz(L) and flops against
+#: METIS as geometric means over the 37 inputs of that suite, [worst input]):
 #:
 #: * ``fast``: 512-vertex patches, no fine-level refinement, AMD inside each block:
-#:   0.39 / 0.30 / 0.40 s (0.08-0.09x METIS, 0.44-0.48x the C++ reference), nnz(L) 1.29 / 1.33 /
-#:   1.14x, flops 1.78 / 1.85 / 1.14x (the reference: 1.35-1.81x nnz, 2.0-2.6x flops).
+#:   1.01 / 1.97 / 0.73 s, nnz(L) 1.20x [2.64x], flops 1.61x [12.1x, a 1k-vertex Boeing matrix].
 #: * ``default``: 64-vertex patches, METIS on a band around the separators of the top 4 levels,
-#:   one FM pass on every level, CAMD on the whole tree: 0.72 / 0.71 / 1.34 s (0.15 / 0.21 / 0.29x
-#:   METIS), nnz(L) 1.07 / 1.11 / 1.07x, flops 1.15 / 1.15 / 1.04x.
-#: * ``quality``: default with band refinement on every level: 1.12 / 1.09 / 2.16 s, nnz(L)
-#:   1.05 / 1.08 / 1.05x, flops 1.10 / 1.11 / 1.02x.
+#:   one FM pass on every level, CAMD per subtree: 1.18 / 3.68 / 1.17 s (0.12 / 0.22 / 0.19x METIS),
+#:   nnz(L) 0.97x [1.11x], flops 0.97x [1.35x].
+#: * ``quality``: default with band refinement on every level: 1.62 / 5.38 / 1.60 s, nnz(L) 0.97x
+#:   [1.10x], flops 0.95x [1.32x].
 PRESETS: dict[str, dict] = {
     "default": {},
     "fast": {"patch_size": 512, "band": 0.0, "refine": 0, "local": "amd"},
