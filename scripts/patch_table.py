@@ -20,7 +20,8 @@ import numpy as np
 
 from pathlib import Path
 
-from permbench.harness.results import read_fragments, read_results
+from permbench.harness.results import read_results
+from permbench.harness.store import read_fragments
 
 PHASES = ("t_patch_s", "t_quotient_s", "t_decompose_s", "t_local_s", "t_assemble_s")
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from permbench import __version__
 from permbench.harness import portable, report, suites
 from permbench.harness.cli import app
-from permbench.harness.results import merge, read_results, write_fragment
+from permbench.harness.results import read_results, write_results
 
 runner = CliRunner()
 
@@ -114,8 +114,7 @@ def test_relabel_to_catalogue_name_keeps_every_other_value(tmp_path):
             dict(cell_id="c3", dataset="grid", ordering="amd", backend="symbolic", repeat=0, status="ok", reason="",
                  n=10000, nnz_L=9, dataset_meta="{}")]
     path = tmp_path / "r.parquet"
-    write_fragment(rows, tmp_path / "parts" / "a.parquet")
-    merge(tmp_path / "parts", path, {"test": True})
+    write_results(rows, path, {"test": True})
     before = pq.read_table(path).to_pandas()
     mapping = portable.relabel_file(path, "why")
     assert mapping == {rows[0]["dataset"]: "mesh:bumpy-cube[matrix=graph,upsample=2]"}

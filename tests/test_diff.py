@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from permbench.harness import diff
 from permbench.harness.cli import app
-from permbench.harness.results import merge, write_fragment
+from permbench.harness.results import write_results
 
 runner = CliRunner()
 
@@ -35,9 +35,7 @@ def study_rows(repeats: int, slow: dict | None = None, cell_prefix: str = "a", s
 
 
 def write(path, rows):
-    parts = path.with_name(path.name + ".parts")
-    write_fragment(rows, parts / "all.parquet")
-    merge(parts, path, {"test": True})
+    write_results(rows, path, {"test": True})
     return path
 
 

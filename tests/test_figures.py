@@ -210,3 +210,29 @@ def test_shipped_configs_load(name):
     cfg = figures.config_from_suite(suite, str(path))
     assert cfg.results and set(cfg.names) == set(figures.FIGURE_SET)
     assert suite["backends"] and suite["datasets"]
+
+
+def test_figure_a_on_a_real_run_plots_the_measured_medians(plugins, tmp_path):
+    """A real (small) run, then figure (a): every plotted point is the median of the run's
+    t_order_s over its repeats at that dataset's n, read back from the figure's artists."""
+    import matplotlib.pyplot as plt
+
+    from permbench.harness import runner
+
+    cfg = runner.RunConfig(datasets=["test-tinygrid[k=12]", "test-tinygrid[k=30]"], orderings=["amd", "natural"],
+                           backends=["symbolic"], repeat=3, out=tmp_path / "r.parquet", plugins=plugins, timeout_s=120)
+    frame = runner.run(cfg).frame.assign(result_file=str(cfg.out))
+    fig = figures.fig_a_order_time(frame, figures.FigureConfig(results=(str(cfg.out),), out_dir=tmp_path))
+    plotted, caps = [], []
+    for container in fig.axes[0].containers:  # one errorbar per (ordering, family): line, caps, bars
+        line, (low, high), _ = container.lines
+        plotted += [(round(float(x)), float(y)) for x, y in zip(line.get_xdata(), line.get_ydata())]
+        caps += [(float(a), float(b)) for a, b in zip(low.get_ydata(), high.get_ydata())]
+    stats = frame.groupby(["ordering", "n"])["t_order_s"].agg(["median", "min", "max"])
+    expected = sorted((int(n), float(row["median"])) for (_, n), row in stats.iterrows())
+    assert [n for n, _ in sorted(plotted)] == [144, 144, 900, 900]
+    for (_, y), (_, t) in zip(sorted(plotted), expected):
+        assert y == pytest.approx(t, rel=1e-12)
+    want = sorted((float(r["min"]), float(r["max"])) for _, r in stats.iterrows())
+    assert np.allclose(np.array(sorted(caps)), np.array(want), rtol=1e-12, atol=0)  # the bars: min and max
+    plt.close(fig)

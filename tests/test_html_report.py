@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from permbench.harness.cli import app
-from permbench.harness.results import merge, write_fragment
+from permbench.harness.results import write_results
 
 runner = CliRunner()
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -38,9 +38,7 @@ def study(path: Path) -> Path:
                 else:
                     rows.append(dict(base, backend="cholmod", t_analyze_s=1e-6 * n, t_factor_s=2e-6 * n,
                                      t_solve_s=1e-7 * n, t_total_s=t_order + 3.1e-6 * n, residual=1e-15))
-    parts = path.with_name(path.name + ".parts")
-    write_fragment(rows, parts / "all.parquet")
-    merge(parts, path, {"permbench": "0.1.0", "git": {"commit": "abc123def", "dirty": False}, "cpu": "Test CPU",
+    write_results(rows, path, {"permbench": "0.1.0", "git": {"commit": "abc123def", "dirty": False}, "cpu": "Test CPU",
                         "cpu_count": 2, "blas": {"threadpools": [{"internal_api": "openblas", "version": "0.3.21",
                                                                   "threading_layer": "pthreads"}]}})
     return path
