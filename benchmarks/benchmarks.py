@@ -39,8 +39,8 @@ import numpy as np
 from permbench import datasets, orderings
 from permbench.harness import backends
 from permbench.harness.backends.symbolic import symbolic_factor
-from permbench.harness.case import MatrixCase, Ordering, symmetric_graph, validate_perm
-from permbench.harness.specs import SpecError
+from permbench.core.case import MatrixCase, Ordering, symmetric_graph, validate_perm
+from permbench.core.specs import SpecError
 
 #: Files the suite writes into asv's cache folder, and the generator each is written from.
 FILE_SOURCES = {"torus.obj": "torus[n=5000]", "icosphere.mtx.gz": "icosphere[n=2562]"}

@@ -11,8 +11,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..harness.case import MatrixCase, prepare_matrix
-from ..harness.plugins import Plugin, Registry
+from ..core.case import MatrixCase, prepare_matrix
+from ..core.plugins import Plugin, Registry
 
 MODULES: list[str] = ["grid", "icosphere", "torus", "delaunay", "tetgrid", "file", "suitesparse", "meshcorpus"]
 

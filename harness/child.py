@@ -25,7 +25,7 @@ from .. import datasets as dataset_registry
 from .. import orderings as ordering_registry
 from . import backends as backend_registry
 from .backends import NotSPD
-from .case import MatrixCase, diagonal_reason, symmetric_graph, validate_perm
+from ..core.case import MatrixCase, diagonal_reason, symmetric_graph, validate_perm
 from .metrics import totals
 from .runner import RunConfig, Unit, base_row, load_plugins
 
@@ -365,7 +365,7 @@ def _backend_provenance(backend) -> str:
 def _thread_info(threads: int) -> str:
     from .isolation import THREAD_ENV_VARS
 
-    from .provenance import loaded_libraries
+    from ..core.provenance import loaded_libraries
 
     info: dict = {"threads": threads, "env": {k: os.environ.get(k) for k in THREAD_ENV_VARS},
                   "blas_loaded": sorted(set(loaded_libraries("blas", "lapack", "mkl_rt").values()))}

@@ -37,7 +37,7 @@ import pandas as pd  # noqa: E402
 from . import suites  # noqa: E402
 from .report import (STYLE, color_of, dataset_label, fig_breakdown, fig_relative_fill, fig_time_vs_n,  # noqa: E402
                      legend_outside, save)
-from .provenance import sha256_file  # noqa: E402
+from ..core.provenance import sha256_file  # noqa: E402
 from .results import read_results  # noqa: E402
 
 #: matplotlib's own defaults (not the machine's matplotlibrc), then the project's style.

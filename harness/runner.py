@@ -45,8 +45,8 @@ from .. import datasets as dataset_registry
 from .. import orderings as ordering_registry
 from . import backends as backend_registry
 from . import codehash
-from .plugins import Plugin
-from .specs import parse_specs
+from ..core.plugins import Plugin
+from ..core.specs import parse_specs
 from .store import ResultStore, ResultsWriteError, parts_dir_for  # noqa: F401 (part of the runner API)
 
 #: Default wall-clock limit of one step of a child (loading a dataset, one ordering, one back-end).
@@ -370,7 +370,7 @@ def units_to_run(groups: list[Group], states: dict[str, CellState], threads: int
 @functools.lru_cache(maxsize=1)
 def _git_columns() -> dict:
     """The checkout every row of this run comes from (a file can mix commits: each row says)."""
-    from .provenance import git_state
+    from ..core.provenance import git_state
 
     state = git_state()
     return {"git_commit": state.get("commit"), "git_dirty": state.get("dirty")}
@@ -595,7 +595,7 @@ def run(config: RunConfig, progress: Observer | None = None, wait: bool = False,
     every finished cell's fragment for the next run."""
     import time
 
-    from . import provenance
+    from ..core import provenance
 
     started = time.perf_counter()
     with ResultStore(config.out, wait=wait, warn=warn) as store:  # first: a second writer learns at once

@@ -34,7 +34,7 @@ What was measured about the reference (homapy 0.1.0, on this project's 2-core CP
   calls there: CHOLMOD imported afterwards factorized a 40k-vertex grid 16x slower, on MKL, while
   threadpoolctl reported OpenBLAS. Libraries loaded before keep their own BLAS (Python loads
   extensions with RTLD_NOW), so numeric back-ends must be imported before this ordering runs.
-* It logs at info level to stdout (spdlog, no switch to silence it); :func:`~permbench.harness.native_io.c_stdout_captured`
+* It logs at info level to stdout (spdlog, no switch to silence it); :func:`~permbench.core.native_io.c_stdout_captured`
   diverts that log for the duration of the call and the statistics it prints (patch count, levels,
   separator size, its own stage times) become the ordering's extras.
 """
@@ -56,9 +56,9 @@ import types
 import numpy as np
 import scipy.sparse as sp
 
-from ..harness.case import MatrixCase, Ordering
-from ..harness.libversions import homapy_metis_version
-from ..harness.native_io import c_stdout_captured
+from ..core.case import MatrixCase, Ordering
+from ..core.libversions import homapy_metis_version
+from ..core.native_io import c_stdout_captured
 from . import OrderingBase, register
 
 INSTALL_HINT = "pip install 'permbench[reference]'"

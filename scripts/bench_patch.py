@@ -38,7 +38,7 @@ import numpy as np
 
 from permbench.datasets import load
 from permbench.harness.backends.symbolic import symbolic_factor
-from permbench.harness.case import symmetric_graph, validate_perm
+from permbench.core.case import symmetric_graph, validate_perm
 from permbench.orderings import create, registry
 
 INPUTS = {

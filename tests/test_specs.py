@@ -1,8 +1,8 @@
 import pytest
 
 from permbench import orderings
-from permbench.harness.plugins import Plugin
-from permbench.harness.specs import Spec, SpecError, parse_spec, parse_specs
+from permbench.core.plugins import Plugin
+from permbench.core.specs import Spec, SpecError, parse_spec, parse_specs
 
 
 def test_parse_name_params_and_target():

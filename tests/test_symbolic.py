@@ -18,7 +18,7 @@ from permbench.harness.backends.symbolic import (
     postordered_perm,
     symbolic_factor,
 )
-from permbench.harness.case import MatrixCase, Ordering, symmetric_graph
+from permbench.core.case import MatrixCase, Ordering, symmetric_graph
 
 
 def shared_data() -> Path:

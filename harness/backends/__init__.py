@@ -14,8 +14,8 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from ..case import MatrixCase, Ordering
-from ..plugins import Plugin, Registry
+from ...core.case import MatrixCase, Ordering
+from ...core.plugins import Plugin, Registry
 
 MODULES = ["symbolic", "cholmod", "cudss", "pardiso"]
 

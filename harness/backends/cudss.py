@@ -53,7 +53,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from ..provenance import loaded_libraries
+from ...core.provenance import loaded_libraries
 from . import NotSPD, NumericBackend, Stopwatch, register
 
 #: ``reorder=`` values -> nvmath's ``ReorderingAlg`` members (cuDSS's own orderings, native only).
@@ -732,6 +732,6 @@ class CuDSS(NumericBackend):
 
 
 def _pattern(A: sp.csr_matrix) -> sp.csr_matrix:
-    from ..case import symmetric_graph
+    from ...core.case import symmetric_graph
 
     return symmetric_graph(A)

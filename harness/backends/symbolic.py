@@ -20,7 +20,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from ..case import symmetric_graph
+from ...core.case import symmetric_graph
 from . import Backend, register
 
 
