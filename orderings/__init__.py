@@ -15,21 +15,8 @@ import scipy.sparse as sp
 from ..core.case import MatrixCase, Ordering
 from ..core.plugins import Plugin, Registry
 
-MODULES = [
-    "native",
-    "natural",
-    "rcm",
-    "amd",
-    "metis",
-    "cholmod_amd",
-    "cholmod_metis",
-    "cholmod_nesdis",
-    "homa",
-    "scotch",
-    "patch",
-]
-
-registry = Registry("ordering", __name__, MODULES)
+#: Every module of this folder not named ``_*`` is imported on first lookup (core/plugins.py).
+registry = Registry("ordering", __name__)
 register = registry.register
 
 

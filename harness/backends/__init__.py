@@ -17,9 +17,8 @@ import scipy.sparse as sp
 from ...core.case import MatrixCase, Ordering
 from ...core.plugins import Plugin, Registry
 
-MODULES = ["symbolic", "cholmod", "cudss", "pardiso"]
-
-registry = Registry("back-end", __name__, MODULES)
+#: Every module of this folder not named ``_*`` is imported on first lookup (core/plugins.py).
+registry = Registry("back-end", __name__)
 register = registry.register
 
 
