@@ -1,4 +1,5 @@
-"""permbench's asv suite: thin wrappers over the library, on small fixed inputs (DESIGN §2, §8).
+"""permbench's asv suite: thin wrappers over the library, on small fixed inputs, found by asv's
+naming conventions (``time_``, ``track_``, ``peakmem_``; asv.conf.json).
 
 What it tracks per commit:
 

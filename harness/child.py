@@ -29,7 +29,7 @@ from ..core.case import MatrixCase, diagonal_reason, symmetric_graph, validate_p
 from .metrics import totals
 from .runner import RunConfig, Unit, base_row, load_plugins
 
-#: The symbolic analysis' metrics stored in every row (DESIGN §3).
+#: The symbolic analysis' metrics stored in every row (docs/architecture.md, "Metric definitions").
 SYMBOLIC_METRICS = ("nnz_L", "flops", "fill_ratio", "etree_height", "critical_flops", "parallelism", "supernodes")
 
 #: Bytes per predicted factor entry: an 8-byte value plus integer indices and workspace margin.

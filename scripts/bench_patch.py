@@ -1,6 +1,6 @@
 """Benchmark: the patch ordering's presets against METIS, AMD and the C++ reference (homa).
 
-For each target input (DESIGN §4 / the patch issue), built by the project's own generators with
+For each target input of the patch ordering (orderings/patch/__init__.py), built by the project's own generators with
 ``matrix=graph`` (the pattern of the mesh's edges):
 
 * ``grid``: ``grid[n=1000000]``, a 1000x1000 triangulated grid (each square split by one diagonal);

@@ -1,4 +1,4 @@
-"""The GPU study of the cudss back-end (issue 5): what runs on the H200 host, and the figures.
+"""The GPU study of the cudss back-end (harness/backends/cudss.py): what runs on the H200 host, and the figures.
 
 Subcommands (``python scripts/gpu_bench.py -h``):
 

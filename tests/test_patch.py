@@ -1,4 +1,4 @@
-"""The patch-based nested-dissection ordering (``patch``, DESIGN §4)."""
+"""The patch-based nested-dissection ordering (``patch``; docs/architecture.md, "The patch ordering")."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 scikit-sparse 0.4 cannot hand CHOLMOD a user permutation, so the matrix is permuted here and
 analysed with ``ordering_method="natural"``. CHOLMOD does not postorder a natural ordering, so
 the permutation is first composed with its elimination-tree postorder (same fill; supernodes
-become contiguous; without it a METIS-ordered 1M grid factorizes about 2x slower, DESIGN §6).
+become contiguous; without it a METIS-ordered 1M grid factorizes about 2x slower; docs/architecture.md, "Back-ends").
 Only the lower triangle of the permuted matrix is built: scikit-sparse passes symmetric input to
 CHOLMOD with ``stype = -1`` (lower triangle used).
 """

@@ -1,6 +1,6 @@
 """The ``cudss`` back-end: NVIDIA cuDSS (0.8 or 1.0) through nvmath-python's low-level binding, on cupy arrays.
 
-Two ways to order (DESIGN §6):
+Two ways to order (docs/architecture.md, "Back-ends"):
 
 * the ``native`` ordering: cuDSS's own reordering (``reorder=default|amd|nd|...``); its host-side
   reordering is timed as ``t_order_s`` and the permutation it used is read back, so fill is measured
