@@ -25,9 +25,9 @@ from pathlib import Path
 PLUGIN_PACKAGES = ("permbench.orderings", "permbench.datasets", "permbench.harness.backends")
 
 #: Modules that time and count every cell (the harness's child, the core's case and graph, the
-#: phases of a numeric back-end, the symbolic analysis).
-HARNESS_MODULES = ("permbench.harness.child", "permbench.core.case", "permbench.harness.backends",
-                   "permbench.harness.backends.symbolic")
+#: phases of a numeric back-end, the symbolic analysis) and the one that gives a row its status.
+HARNESS_MODULES = ("permbench.harness.child", "permbench.harness.rows", "permbench.core.case",
+                   "permbench.harness.backends", "permbench.harness.backends.symbolic")
 
 
 def _origin(module: str) -> Path | None:
