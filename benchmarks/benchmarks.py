@@ -1,4 +1,5 @@
-"""permbench's asv suite: thin wrappers over the library, on small fixed inputs (DESIGN §2, §8).
+"""permbench's asv suite: thin wrappers over the library, on small fixed inputs, found by asv's
+naming conventions (``time_``, ``track_``, ``peakmem_``; asv.conf.json).
 
 What it tracks per commit:
 
@@ -39,8 +40,8 @@ import numpy as np
 from permbench import datasets, orderings
 from permbench.harness import backends
 from permbench.harness.backends.symbolic import symbolic_factor
-from permbench.harness.case import MatrixCase, Ordering, symmetric_graph, validate_perm
-from permbench.harness.specs import SpecError
+from permbench.core.case import MatrixCase, Ordering, symmetric_graph, validate_perm
+from permbench.core.specs import SpecError
 
 #: Files the suite writes into asv's cache folder, and the generator each is written from.
 FILE_SOURCES = {"torus.obj": "torus[n=5000]", "icosphere.mtx.gz": "icosphere[n=2562]"}

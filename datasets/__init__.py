@@ -11,12 +11,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..harness.case import MatrixCase, prepare_matrix
-from ..harness.plugins import Plugin, Registry
+from ..core.case import MatrixCase, prepare_matrix
+from ..core.plugins import Plugin, Registry
 
-MODULES: list[str] = ["grid", "icosphere", "torus", "delaunay", "tetgrid", "file", "suitesparse", "meshcorpus"]
-
-registry = Registry("dataset", __name__, MODULES)
+#: Every module of this folder not named ``_*`` is imported on first lookup (core/plugins.py);
+#: the helpers (builders, fetch, meshes, readers, sets) register nothing.
+registry = Registry("dataset", __name__)
 register = registry.register
 
 

@@ -49,8 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..harness.case import InputError
-from ..harness.provenance import sha256_file
+from ..core.case import InputError
+from ..core.provenance import sha256_file
 
 ENV_CACHE = "PERMBENCH_CACHE_DIR"
 ENV_MIRROR = "PERMBENCH_DATA_DIR"

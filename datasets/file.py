@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..harness.case import SYMMETRIZE, InputError, MatrixCase
-from ..harness.provenance import sha256_file
-from ..harness.specs import SpecError
+from ..core.case import SYMMETRIZE, InputError, MatrixCase
+from ..core.provenance import sha256_file
+from ..core.specs import SpecError
 from . import matrix_case, register
 from .builders import graph_system_from_pattern
 from .meshes import MeshDataset

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..harness.specs import SpecError
+from ..core.specs import SpecError
 from . import register
 from .meshes import MeshDataset
 

@@ -41,8 +41,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..harness.case import InputError
-from ..harness.specs import SpecError
+from ..core.case import InputError
+from ..core.specs import SpecError
 from . import fetch, register
 from .meshes import MeshDataset
 from .readers import MESH_SUFFIXES, read_mesh

@@ -13,14 +13,14 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..harness.case import InputError, MatrixCase
-from ..harness.specs import SpecError
+from ..core.case import InputError, MatrixCase
+from ..core.specs import SpecError
 from . import DatasetBase, matrix_case
 from .builders import build_matrix, degenerate_elements, element_kind
 
 #: Each step multiplies the faces by 4: 6 steps turn a 10k-face mesh into 41 M faces.
 MAX_UPSAMPLE = 6
-#: Graph indices are int32 downstream (harness.case.symmetric_graph).
+#: Graph indices are int32 downstream (core/case.py, symmetric_graph).
 MAX_VERTICES = 2**31 - 1
 
 

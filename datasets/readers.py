@@ -1,7 +1,7 @@
 """Readers for mesh files (OBJ, OFF, PLY, STL) and Matrix Market files (.mtx, .mtx.gz, .tar.gz).
 
 Shared by the ``file:`` dataset and the fetchers; they return plain arrays and raise
-:class:`~permbench.harness.case.InputError` naming the file and what was expected.
+:class:`~permbench.core.case.InputError` naming the file and what was expected.
 
 Meshes. OBJ goes through trimesh (``maintain_order=True``, ``process=False``): it keeps the ``v``
 records as they are even when texture or normal indices differ per corner (meshio's OBJ reader
@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ..harness.case import InputError
+from ..core.case import InputError
 from .builders import degenerate_elements
 
 MESH_SUFFIXES = (".obj", ".off", ".ply", ".stl")

@@ -22,8 +22,8 @@ import re
 import tokenize
 from dataclasses import dataclass
 
-from ..harness.case import InputError
-from ..harness.specs import Spec, SpecError, parse_specs
+from ..core.case import InputError
+from ..core.specs import Spec, SpecError, parse_specs
 
 
 class FilterError(SpecError):

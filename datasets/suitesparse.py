@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ..harness.case import SYMMETRIZE, InputError, MatrixCase
-from ..harness.specs import SpecError
+from ..core.case import SYMMETRIZE, InputError, MatrixCase
+from ..core.specs import SpecError
 from . import DatasetBase, fetch, matrix_case, register
 from .builders import graph_system_from_pattern
 from .readers import read_matrix, read_matrix_header

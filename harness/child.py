@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +24,12 @@ from .. import datasets as dataset_registry
 from .. import orderings as ordering_registry
 from . import backends as backend_registry
 from .backends import NotSPD
-from .case import MatrixCase, diagonal_reason, symmetric_graph, validate_perm
+from ..core.case import MatrixCase, diagonal_reason, symmetric_graph, validate_perm
 from .metrics import totals
-from .runner import RunConfig, Unit, base_row, load_plugins
+from .rows import base_row, error_text, failed, failure_status, with_status
+from .runner import RunConfig, Unit, load_plugins
 
-#: The symbolic analysis' metrics stored in every row (DESIGN §3).
+#: The symbolic analysis' metrics stored in every row (docs/architecture.md, "Metric definitions").
 SYMBOLIC_METRICS = ("nnz_L", "flops", "fill_ratio", "etree_height", "critical_flops", "parallelism", "supernodes")
 
 #: Bytes per predicted factor entry: an 8-byte value plus integer indices and workspace margin.
@@ -41,14 +41,6 @@ def dataset_fields(case: MatrixCase) -> dict:
     return dict(n=case.n, nnz_A=int(case.A.nnz), nnz_tril_A=int(lower), n_vertices=case.meta.get("n_vertices"),
                 derived=bool(case.meta.get("derived", False)),
                 dataset_meta=json.dumps(case.meta, sort_keys=True, default=str))
-
-
-def _error_text(err: BaseException) -> str:
-    return f"{type(err).__name__}: {err}"
-
-
-def _failure_status(err: BaseException) -> str:
-    return "oom" if isinstance(err, MemoryError) else "error"
 
 
 def _numeric_budget_reason(symbolic, config: RunConfig) -> str | None:
@@ -147,7 +139,7 @@ def run_group(unit: Unit, case: MatrixCase, graph, config: RunConfig, emit=None,
         backends = {b: backend_registry.create(b) for b in unit.backends}
     except Exception as err:
         for r, b in pending:
-            out(dict(base_row(unit, b, r), **base, status="error", reason=f"creating plug-ins: {_error_text(err)}"))
+            out(with_status(dict(base_row(unit, b, r), **base), "error", f"creating plug-ins: {error_text(err)}"))
         return rows
     # Load every back-end's native libraries before the ordering's: a library an ordering brings
     # (homapy's MKL) otherwise takes over the BLAS symbols of one loaded after it, and CHOLMOD
@@ -161,12 +153,12 @@ def run_group(unit: Unit, case: MatrixCase, graph, config: RunConfig, emit=None,
     ok, reason = ordering.available()
     if not ok:
         for r, b in pending:
-            out(dict(base_row(unit, b, r), **base, status="unavailable", reason=f"ordering {ordering.name}: {reason}"))
+            out(with_status(dict(base_row(unit, b, r), **base), "unavailable", f"ordering {ordering.name}: {reason}"))
         return rows
     ok, reason = ordering.supports(case)
     if not ok:
         for r, b in pending:
-            out(dict(base_row(unit, b, r), **base, status="skipped", reason=f"ordering {ordering.name}: {reason}"))
+            out(with_status(dict(base_row(unit, b, r), **base), "skipped", f"ordering {ordering.name}: {reason}"))
         return rows
     if config.warmup:
         base["t_warmup_s"] = _warm_up(ordering, case, step, threads)
@@ -188,11 +180,9 @@ def run_group(unit: Unit, case: MatrixCase, graph, config: RunConfig, emit=None,
             symbolic = symbolic_factor(graph, perm)
             t_symbolic = time.perf_counter() - t0
         except Exception as err:
-            reason = f"ordering {unit.ordering}: {_error_text(err)}"
-            extras = json.dumps({"traceback": traceback.format_exc(limit=8)})
             for b in names:
-                out(dict(base_row(unit, b, repeat), **row_base, status=_failure_status(err), reason=reason,
-                         ordering_extras=extras))
+                out(failed(dict(base_row(unit, b, repeat), **row_base), err, f"ordering {unit.ordering}",
+                           "ordering_extras"))
             continue
         row_base.update(t_order_s=t_order, t_order_cpu_s=cpu_order, t_symbolic_s=t_symbolic,
                         ordering_extras=json.dumps(result.extras, sort_keys=True, default=str),
@@ -222,13 +212,12 @@ def _run_native(unit, case, graph, backends, pending, base, out, step) -> list[d
         step({"name": f"back-end {name} (native, repeat {repeat})", "kind": "backend", "backend": name,
               "repeat": repeat, "base": base})
         if not backend.supports_native:
-            rows.append(dict(row, status="skipped",
-                             reason=f"'native' is a solver's own ordering; back-end {backend.name} has none"))
+            rows.append(with_status(row, "skipped", f"'native' is a solver's own ordering; back-end {backend.name} has none"))
             out(rows[-1])
             continue
         ok, reason = backend.available()
         if not ok:
-            rows.append(dict(row, status="unavailable", reason=f"back-end {backend.name}: {reason}"))
+            rows.append(with_status(row, "unavailable", f"back-end {backend.name}: {reason}"))
             out(rows[-1])
             continue
         try:
@@ -240,12 +229,11 @@ def _run_native(unit, case, graph, backends, pending, base, out, step) -> list[d
                 row.update(symbolic_metrics(symbolic_factor(graph, perm)))
                 row["t_symbolic_s"] = time.perf_counter() - t0
         except NotSPD as err:
-            rows.append(dict(row, status="not_spd", reason=str(err) + diagonal_reason(case.meta)))
+            rows.append(with_status(row, "not_spd", str(err) + diagonal_reason(case.meta)))
             out(rows[-1])
             continue
         except Exception as err:
-            rows.append(dict(row, status=_failure_status(err), reason=f"back-end {name}: {_error_text(err)}",
-                             backend_extras=json.dumps({"traceback": traceback.format_exc(limit=8)})))
+            rows.append(failed(row, err, f"back-end {name}", "backend_extras"))
             out(rows[-1])
             continue
         row.setdefault("t_order_s", float("nan"))
@@ -259,7 +247,7 @@ def _finish_row(row: dict, metrics: dict, backend, native: bool = False) -> dict
     row.update(metrics)
     row["backend_extras"] = json.dumps(extras, sort_keys=True, default=str)
     row["backend_provenance"] = _backend_provenance(backend)
-    row["status"], row["reason"] = "ok", ""
+    row = with_status(row, "ok", "")
     if backend.numeric:
         row.update(totals(row, native))
     return row
@@ -269,18 +257,17 @@ def _run_backend(unit, backend, name, repeat, case, perm, result, symbolic, row_
     row = dict(base_row(unit, name, repeat), **row_base)
     ok, reason = backend.available()
     if not ok:
-        return dict(row, status="unavailable", reason=f"back-end {backend.name}: {reason}")
+        return with_status(row, "unavailable", f"back-end {backend.name}: {reason}")
     if backend.numeric:
         over = _numeric_budget_reason(symbolic, config)
         if over:
-            return dict(row, status="skipped", reason=over)
+            return with_status(row, "skipped", over)
     try:
         metrics = backend.run(case, perm, result, symbolic)
     except NotSPD as err:
-        return dict(row, status="not_spd", reason=str(err) + diagonal_reason(case.meta))
+        return with_status(row, "not_spd", str(err) + diagonal_reason(case.meta))
     except Exception as err:
-        return dict(row, status=_failure_status(err), reason=f"back-end {name}: {_error_text(err)}",
-                    backend_extras=json.dumps({"traceback": traceback.format_exc(limit=8)}))
+        return failed(row, err, f"back-end {name}", "backend_extras")
     return _finish_row(row, metrics, backend)
 
 
@@ -344,7 +331,7 @@ def prepare_main(payload, emit, step) -> None:
         step({"name": f"cache {name}", "kind": "load"})
         save_case(Path(cache_dir), case, graph, t_graph)
     except Exception as err:
-        emit(("failed", _failure_status(err), f"dataset {name}: {_error_text(err)}"))
+        emit(("failed", failure_status(err), f"dataset {name}: {error_text(err)}"))
         return
     emit(("prepared", {"t_graph_s": t_graph, "t_graph_cpu_s": cpu_graph, "fields": dataset_fields(case)}))
 
@@ -357,7 +344,7 @@ def _backend_provenance(backend) -> str:
         try:
             cached = json.dumps(backend.provenance(), sort_keys=True, default=str)
         except Exception as err:  # provenance must never fail a cell
-            cached = json.dumps({"error": _error_text(err)})
+            cached = json.dumps({"error": error_text(err)})
         backend._permbench_provenance = cached
     return cached
 
@@ -365,7 +352,7 @@ def _backend_provenance(backend) -> str:
 def _thread_info(threads: int) -> str:
     from .isolation import THREAD_ENV_VARS
 
-    from .provenance import loaded_libraries
+    from ..core.provenance import loaded_libraries
 
     info: dict = {"threads": threads, "env": {k: os.environ.get(k) for k in THREAD_ENV_VARS},
                   "blas_loaded": sorted(set(loaded_libraries("blas", "lapack", "mkl_rt").values()))}

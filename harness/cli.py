@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..harness.specs import SpecError
+from ..core.specs import SpecError
 from . import suites
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -101,7 +101,7 @@ def datasets_list(
 
     from .. import datasets
     from ..datasets import sets
-    from ..harness.case import InputError
+    from ..core.case import InputError
 
     _data_options(data_dir, offline)
 
@@ -147,7 +147,7 @@ def datasets_fetch(
 ):
     """Download, verify and cache datasets (with a progress bar), so runs can go --offline."""
     from ..datasets import sets
-    from ..harness.case import InputError
+    from ..core.case import InputError
 
     _data_options(data_dir, offline)
 
@@ -168,7 +168,7 @@ def datasets_verify(
 ):
     """Re-hash cached files (sha256 recorded on first fetch) and mirror files (their manifest); exit 1 on a mismatch."""
     from ..datasets import sets
-    from ..harness.case import InputError
+    from ..core.case import InputError
 
     _data_options(data_dir, offline)
 
@@ -194,7 +194,7 @@ def datasets_info(
 ):
     """Where a fetched dataset comes from (URL, catalogue or index entry, mirror) and its cache state."""
     from ..datasets import sets
-    from ..harness.case import InputError
+    from ..core.case import InputError
 
     _data_options(data_dir, offline)
 
@@ -526,7 +526,7 @@ def clean(
     writing the file."""
     import shutil
 
-    from . import provenance
+    from ..core import provenance
     from .store import ResultStore, StoreError
 
     try:

@@ -3,8 +3,8 @@
 A plug-in's files are its own module (the whole folder when the plug-in is a package, as
 ``orderings/patch/`` is) plus, transitively, every module of a plug-in folder (``orderings/``,
 ``datasets/``, ``harness/backends/``) it imports — found by reading its ``import`` statements,
-so nobody keeps a list by hand. Harness modules are not followed (specs, the registry, the
-CLI do not shape numbers) except the ones that time and count, which every cell includes.
+so nobody keeps a list by hand. Core and harness modules are not followed (specs, the registry,
+the CLI do not shape numbers) except the ones that time and count, which every cell includes.
 
 A plug-in's own files count byte for byte (any edit re-runs its cells); the modules it depends
 on count by their syntax tree, so that a comment or layout change in a shared module (the
@@ -24,10 +24,10 @@ from pathlib import Path
 #: Module names whose code is followed through imports: the plug-in folders.
 PLUGIN_PACKAGES = ("permbench.orderings", "permbench.datasets", "permbench.harness.backends")
 
-#: Harness modules that time and count every cell (the child, the case and graph, the phases
-#: of a numeric back-end, the symbolic analysis).
-HARNESS_MODULES = ("permbench.harness.child", "permbench.harness.case", "permbench.harness.backends",
-                   "permbench.harness.backends.symbolic")
+#: Modules that time and count every cell (the harness's child, the core's case and graph, the
+#: phases of a numeric back-end, the symbolic analysis) and the one that gives a row its status.
+HARNESS_MODULES = ("permbench.harness.child", "permbench.harness.rows", "permbench.core.case",
+                   "permbench.harness.backends", "permbench.harness.backends.symbolic")
 
 
 def _origin(module: str) -> Path | None:

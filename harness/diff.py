@@ -30,7 +30,7 @@ import pandas as pd
 from scipy.stats import mannwhitneyu
 
 from .results import read_results
-from .specs import SpecError, parse_spec
+from ..core.specs import SpecError, parse_spec
 
 KEYS = ["dataset", "ordering", "backend"]
 

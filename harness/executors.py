@@ -19,7 +19,8 @@ import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from .isolation import ChildRegistry
-from .runner import RunConfig, Unit, base_row, supervise_unit
+from .rows import cell_rows
+from .runner import RunConfig, Unit, supervise_unit
 
 
 class LocalExecutor:
@@ -72,8 +73,8 @@ class DaskExecutor:
                     cells = fut.result()
                 except Exception as err:  # the worker died or could not run the task: the unit's cells fail
                     reason = f"dask: {type(err).__name__}: {err}"
-                    cells = [(unit.cell_id(b), [dict(base_row(unit, b, r), status="error", reason=reason)
-                                                for r in range(config.repeat)]) for b in unit.backends]
+                    cells = [(unit.cell_id(b), cell_rows(unit, b, range(config.repeat), "error", reason))
+                             for b in unit.backends]
                 for cid, rows in cells:
                     on_cell(unit, cid, rows)
                 local.set_result(cells)

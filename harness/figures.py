@@ -37,7 +37,7 @@ import pandas as pd  # noqa: E402
 from . import suites  # noqa: E402
 from .report import (STYLE, color_of, dataset_label, fig_breakdown, fig_relative_fill, fig_time_vs_n,  # noqa: E402
                      legend_outside, save)
-from .provenance import sha256_file  # noqa: E402
+from ..core.provenance import sha256_file  # noqa: E402
 from .results import read_results  # noqa: E402
 
 #: matplotlib's own defaults (not the machine's matplotlibrc), then the project's style.
@@ -200,9 +200,10 @@ def amortized_time(phases: pd.DataFrame, ks: np.ndarray) -> pd.DataFrame:
         t_order + t_analyze + (t_factor + t_solve) + (k − 1)·(t_refactor + t_solve)
 
     where t_refactor is the measured median of the later factorizations (``t_refactor_median_s``,
-    from runs with k > 1) and, where it was not measured, t_factor itself, which makes this DESIGN
-    §3's t_order + t_analyze + k·(t_factor + t_solve). The first factorization pays one-off costs
-    (allocating the factor), so reusing its time for every k would overstate the slope. A NaN
+    from runs with k > 1) and, where it was not measured, t_factor itself, which makes this
+    t_order + t_analyze + k·(t_factor + t_solve) (t_total_k_s; README, "What a total counts").
+    The first factorization pays one-off costs (allocating the factor), so reusing its time for
+    every k would overstate the slope. A NaN
     t_order_s (a solver's own ordering, timed inside its analysis) counts as 0.
     Returns rows = phases' rows, columns = k.
     """

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .results import PROVENANCE_KEY
-from .specs import SpecError, parse_spec
+from ..core.specs import SpecError, parse_spec
 
 TEMPORARY_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")
 

@@ -77,7 +77,7 @@ def dataset_label(name: str, n=None, sep: str = "\n") -> str:
 def family_of(name: str) -> str:
     """The scaling family of a dataset: its name without the size parameters (``n``, ``upsample``).
     Lines join only points of one family: a grid's sizes form a curve, a grid and a scanned mesh do not."""
-    from .specs import SpecError, parse_spec
+    from ..core.specs import SpecError, parse_spec
 
     try:
         spec = parse_spec(name)

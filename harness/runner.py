@@ -45,8 +45,9 @@ from .. import datasets as dataset_registry
 from .. import orderings as ordering_registry
 from . import backends as backend_registry
 from . import codehash
-from .plugins import Plugin
-from .specs import parse_specs
+from ..core.plugins import Plugin
+from ..core.specs import parse_specs
+from .rows import base_row, cell_rows, with_status
 from .store import ResultStore, ResultsWriteError, parts_dir_for  # noqa: F401 (part of the runner API)
 
 #: Default wall-clock limit of one step of a child (loading a dataset, one ordering, one back-end).
@@ -370,17 +371,10 @@ def units_to_run(groups: list[Group], states: dict[str, CellState], threads: int
 @functools.lru_cache(maxsize=1)
 def _git_columns() -> dict:
     """The checkout every row of this run comes from (a file can mix commits: each row says)."""
-    from .provenance import git_state
+    from ..core.provenance import git_state
 
     state = git_state()
     return {"git_commit": state.get("commit"), "git_dirty": state.get("dirty")}
-
-
-# ------------------------------------------------------------------------------------------------
-# Rows.
-
-def base_row(unit: Unit, backend: str, repeat: int) -> dict:
-    return dict(unit.keys[backend], repeat=repeat, **unit.fields)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -441,15 +435,15 @@ def supervise_unit(unit: Unit, config: RunConfig, concurrency: int = 1, on_cell=
             [b for b in pending if pending[b]]
         for b in failing:
             for r in pending[b]:
-                row = dict(base_row(unit, b, r), t_graph_s=unit.t_graph_s, status=outcome.status,
-                           threads=limits.threads, concurrent_jobs=concurrency, peak_rss_bytes=outcome.peak_rss_bytes)
+                row = dict(base_row(unit, b, r), t_graph_s=unit.t_graph_s, threads=limits.threads,
+                           concurrent_jobs=concurrency, peak_rss_bytes=outcome.peak_rss_bytes)
                 if step.get("kind") == "backend" and step.get("repeat") == r:
                     row.update(step.get("base") or {})  # the ordering's metrics were computed
                 if step.get("repeat") is not None and r > step["repeat"]:
-                    row["reason"] = f"not run: an earlier repeat failed ({outcome.reason})"
+                    reason = f"not run: an earlier repeat failed ({outcome.reason})"
                 else:
-                    row["reason"] = outcome.reason  # names the step (ordering or back-end, repeat)
-                got[b][r] = row
+                    reason = outcome.reason  # names the step (ordering or back-end, repeat)
+                got[b][r] = with_status(row, outcome.status, reason)
             pending[b] = []
             complete(b)
     return finished
@@ -536,15 +530,14 @@ def execute(config: RunConfig, store: ResultStore, progress: Observer | None = N
                 status, reason = info
                 for unit in todo:
                     for b in unit.backends:
-                        on_cell(unit, unit.cell_id(b), [dict(base_row(unit, b, r), status=status, reason=reason)
-                                                        for r in range(config.repeat)])
+                        on_cell(unit, unit.cell_id(b), cell_rows(unit, b, range(config.repeat), status, reason))
                 continue
             for unit in todo:
                 unit.cache_dir, unit.fields = str(cache_dir), info["fields"]
                 unit.t_graph_s, unit.t_graph_cpu_s = info["t_graph_s"], info.get("t_graph_cpu_s", math.nan)
                 for b, (status, reason) in unit.known.items():
-                    on_cell(unit, unit.cell_id(b), [dict(base_row(unit, b, r), t_graph_s=unit.t_graph_s, status=status,
-                                                         reason=reason) for r in range(config.repeat)])
+                    on_cell(unit, unit.cell_id(b), cell_rows(unit, b, range(config.repeat), status, reason,
+                                                             t_graph_s=unit.t_graph_s))
                 unit.backends = [b for b in unit.backends if b not in unit.known]
             _schedule([u for u in todo if u.backends], executor, config, on_cell, progress.unit_started)
             shutil.rmtree(cache_dir, ignore_errors=True)
@@ -595,7 +588,7 @@ def run(config: RunConfig, progress: Observer | None = None, wait: bool = False,
     every finished cell's fragment for the next run."""
     import time
 
-    from . import provenance
+    from ..core import provenance
 
     started = time.perf_counter()
     with ResultStore(config.out, wait=wait, warn=warn) as store:  # first: a second writer learns at once

@@ -3,7 +3,7 @@
 An ordering sees only the symmetric, diagonal-free CSR graph of the matrix (built once by the
 harness) and, when the dataset has them, one coordinate row per vertex, plus the cell's thread
 budget (``threads``). It returns an
-:class:`~permbench.harness.case.Ordering`; the harness times ``compute`` and validates the
+:class:`~permbench.core.case.Ordering`; the harness times ``compute`` and validates the
 permutation the same way for every entry.
 """
 
@@ -12,24 +12,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..harness.case import MatrixCase, Ordering
-from ..harness.plugins import Plugin, Registry
+from ..core.case import MatrixCase, Ordering
+from ..core.plugins import Plugin, Registry
 
-MODULES = [
-    "native",
-    "natural",
-    "rcm",
-    "amd",
-    "metis",
-    "cholmod_amd",
-    "cholmod_metis",
-    "cholmod_nesdis",
-    "homa",
-    "scotch",
-    "patch",
-]
-
-registry = Registry("ordering", __name__, MODULES)
+#: Every module of this folder not named ``_*`` is imported on first lookup (core/plugins.py).
+registry = Registry("ordering", __name__)
 register = registry.register
 
 

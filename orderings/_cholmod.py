@@ -3,8 +3,8 @@
 import numpy as np
 import scipy.sparse as sp
 
-from ..harness.case import Ordering
-from ..harness.backends.cholmod import cholmod_version
+from ..core.case import Ordering
+from ..core.libversions import cholmod_version
 from . import OrderingBase
 
 

@@ -13,9 +13,9 @@ import functools
 import numpy as np
 import scipy.sparse as sp
 
-from ..harness.case import Ordering
-from ..harness.native_io import library_status, load_system_library
-from ..harness.libversions import suitesparse_library_version
+from ..core.case import Ordering
+from ..core.native_io import library_status, load_system_library
+from ..core.libversions import suitesparse_library_version
 from . import OrderingBase, register
 
 _AMD_CONTROL, _AMD_INFO = 5, 20

@@ -1,8 +1,9 @@
 """``homa``: the C++ reference implementation of the patch ordering (homapy 0.1.0), run as a peer.
 
 homapy is the reference code of Zarebavani et al., "Fast Sparse Matrix Permutation for Mesh-Based
-Direct Solvers" (SIGGRAPH 2026), DESIGN §4. Registering it here measures the reference and our
-``patch`` ordering side by side, in one run, through the same harness.
+Direct Solvers" (SIGGRAPH 2026); docs/architecture.md ("The patch ordering") summarizes the
+algorithm. Registering it here measures the reference and our ``patch`` ordering side by side,
+in one run, through the same harness.
 
 It is optional (``pip install 'permbench[reference]'``). Its extension module links against the
 CUDA 12 runtime (cudart, cuBLAS, cuSPARSE, cuSOLVER, nvJitLink) even though the ordering itself
@@ -34,7 +35,7 @@ What was measured about the reference (homapy 0.1.0, on this project's 2-core CP
   calls there: CHOLMOD imported afterwards factorized a 40k-vertex grid 16x slower, on MKL, while
   threadpoolctl reported OpenBLAS. Libraries loaded before keep their own BLAS (Python loads
   extensions with RTLD_NOW), so numeric back-ends must be imported before this ordering runs.
-* It logs at info level to stdout (spdlog, no switch to silence it); :func:`~permbench.harness.native_io.c_stdout_captured`
+* It logs at info level to stdout (spdlog, no switch to silence it); :func:`~permbench.core.native_io.c_stdout_captured`
   diverts that log for the duration of the call and the statistics it prints (patch count, levels,
   separator size, its own stage times) become the ordering's extras.
 """
@@ -56,9 +57,9 @@ import types
 import numpy as np
 import scipy.sparse as sp
 
-from ..harness.case import MatrixCase, Ordering
-from ..harness.libversions import homapy_metis_version
-from ..harness.native_io import c_stdout_captured
+from ..core.case import MatrixCase, Ordering
+from ..core.libversions import homapy_metis_version
+from ..core.native_io import c_stdout_captured
 from . import OrderingBase, register
 
 INSTALL_HINT = "pip install 'permbench[reference]'"
@@ -267,11 +268,12 @@ class Homa(OrderingBase):
     deterministic = False
     # The reference's options (homapy.Options) with its defaults, except compute_etree (see below).
     params = {
-        # Largest patch, in vertices (DESIGN §4 step 0).
+        # Largest patch, in vertices (step 0 of the patch algorithm: orderings/patch/patcher.py).
         "patch_size": 512,
         # Nested-dissection depth cap: L = min(nd_levels, floor(log2 #patches)).
         "nd_levels": 9,
-        # quotient: separators from bisecting the patch graph, shrunk to a vertex cover (§4 step 2);
+        # quotient: separators from bisecting the patch graph, shrunk to a vertex cover (as
+        # orderings/patch/separators.py does);
         # direct: METIS's vertex separator on the real subgraph at every node; auto: direct near
         # the top for some sizes (the two direct_separator_* thresholds; -1: its built-in rule).
         "separator_method": "quotient",
@@ -287,7 +289,7 @@ class Homa(OrderingBase):
         "lloyd_seed_method": "random",
         "lloyd_seed": 42,
         # The reference's default is False; True returns the ND tree that cuDSS needs to run at
-        # full speed with a user permutation (DESIGN §6), with the same fill.
+        # full speed with a user permutation (harness/backends/cudss.py), with the same fill.
         "compute_etree": True,
     }
     choices = {

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from ..harness.case import Ordering
-from ..harness.libversions import pymetis_metis_version
+from ..core.case import Ordering
+from ..core.libversions import pymetis_metis_version
 from . import OrderingBase, register
 
 

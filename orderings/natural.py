@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..harness.case import Ordering
+from ..core.case import Ordering
 from . import OrderingBase, register
 
 

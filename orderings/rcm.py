@@ -3,7 +3,7 @@
 import numpy as np
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 
-from ..harness.case import Ordering
+from ..core.case import Ordering
 from . import OrderingBase, register
 
 

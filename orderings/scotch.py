@@ -27,7 +27,7 @@ import importlib.metadata
 
 import numpy as np
 
-from ..harness.case import Ordering
+from ..core.case import Ordering
 from . import OrderingBase, register
 
 INSTALL_HINT = "pip install scotchpy64==1.0.2 (manylinux x86_64 wheels; a default dependency there)"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from permbench import datasets
 from permbench.harness import runner
-from permbench.harness.case import symmetric_graph
+from permbench.core.case import symmetric_graph
 from permbench.harness.child import run_group
 
 DATASETS = ["grid[n=1000]", "icosphere[n=642]", "torus[n=1000]", "delaunay[n=1000]"]

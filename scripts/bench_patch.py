@@ -1,6 +1,6 @@
 """Benchmark: the patch ordering's presets against METIS, AMD and the C++ reference (homa).
 
-For each target input (DESIGN §4 / the patch issue), built by the project's own generators with
+For each target input of the patch ordering (orderings/patch/__init__.py), built by the project's own generators with
 ``matrix=graph`` (the pattern of the mesh's edges):
 
 * ``grid``: ``grid[n=1000000]``, a 1000x1000 triangulated grid (each square split by one diagonal);
@@ -38,7 +38,7 @@ import numpy as np
 
 from permbench.datasets import load
 from permbench.harness.backends.symbolic import symbolic_factor
-from permbench.harness.case import symmetric_graph, validate_perm
+from permbench.core.case import symmetric_graph, validate_perm
 from permbench.orderings import create, registry
 
 INPUTS = {

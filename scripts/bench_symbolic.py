@@ -71,7 +71,7 @@ def main() -> None:
 
     from permbench import orderings
     from permbench.harness.backends.symbolic import postordered_perm, symbolic_factor
-    from permbench.harness.case import symmetric_graph
+    from permbench.core.case import symmetric_graph
 
     t0 = time.perf_counter()
     A = triangulated_grid(args.m)

@@ -1,4 +1,4 @@
-"""The GPU study of the cudss back-end (issue 5): what runs on the H200 host, and the figures.
+"""The GPU study of the cudss back-end (harness/backends/cudss.py): what runs on the H200 host, and the figures.
 
 Subcommands (``python scripts/gpu_bench.py -h``):
 
@@ -34,7 +34,7 @@ def explore(args) -> None:
     from permbench import datasets
     from permbench.harness.backends.cudss import CuDSS, _handle, _Solve, derive_nd_tree
     from permbench.harness.backends.symbolic import symbolic_factor
-    from permbench.harness.case import Ordering, inverse_perm, symmetric_graph
+    from permbench.core.case import Ordering, inverse_perm, symmetric_graph
     from permbench.orderings.amd import amd_order
     from permbench.orderings.metis import Metis
 

@@ -85,6 +85,7 @@ host_env() {
   # one import root (pyproject.toml maps them the same way).
   rm -rf /tmp/pbroot && mkdir -p /tmp/pbroot/permbench
   cp "$repo"/permbench/*.py /tmp/pbroot/permbench/
+  ln -s "$repo/permbench/core" /tmp/pbroot/permbench/core
   for d in harness orderings datasets; do ln -s "$repo/$d" "/tmp/pbroot/permbench/$d"; done
   local major=${CUDSS%%.*} cudss_lib=/tmp/cudss-$CUDSS/nvidia/cu13/lib
   [ -d "$cudss_lib" ] || { echo "cuDSS $CUDSS is not installed (bash scripts/gpu_bench.sh install cudss-$CUDSS-pK)" >&2; exit 2; }
@@ -96,7 +97,7 @@ host_env() {
   mkdir -p "$CUDSS_JIT_CACHE_DIR"
   # All 16 host cores for cuDSS's threading layer (OpenMP) and for orderings that use threads.
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)} NUMBA_NUM_THREADS=${NUMBA_NUM_THREADS:-$(nproc)}
-  # The repository's own permbench/ folder (only __init__.py) must not shadow the import root:
+  # The repository's own permbench/ folder (no harness/ beside its core/) must not shadow the import root:
   # no current directory on sys.path, here and in the harness's spawned children.
   export PYTHONSAFEPATH=1 PYTHONUNBUFFERED=1 PERMBENCH_SHARED_DATA=$repo/.gpu-wheels/data
   # mesh:NAME is served from the copy of the real mesh that travelled in .gpu-wheels/data.

@@ -59,7 +59,7 @@ if [ "${WITH_MKL:-0}" = 1 ]; then "$VENV/bin/python" -m pip install -q -r requir
 if [ "${WITH_REFERENCE:-0}" = 1 ]; then "$VENV/bin/python" -m pip install -q -r requirements-reference.txt; fi
 "$VENV/bin/python" - <<'PY'
 import sksparse.cholmod, numpy as np, scipy.sparse as sp
-from permbench.harness.provenance import blas_in_use
+from permbench.core.provenance import blas_in_use
 f = sksparse.cholmod.cholesky(sp.identity(64, format="csc") * 2.0)  # loads CHOLMOD and its BLAS
 blas = [p for p in blas_in_use()["loaded"] if "blas" in p and "site-packages" not in p]
 print("permbench ready; CHOLMOD's BLAS:", ", ".join(blas) or "unknown")

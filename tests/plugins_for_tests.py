@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from permbench import datasets, orderings
 from permbench.harness import backends
-from permbench.harness.case import Ordering
+from permbench.core.case import Ordering
 
 MODULE = "plugins_for_tests"
 

@@ -19,7 +19,7 @@ import pytest
 
 from permbench import datasets
 from permbench.harness import backends
-from permbench.harness.case import symmetric_graph
+from permbench.core.case import symmetric_graph
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -18,7 +18,7 @@ from permbench.harness import backends  # noqa: E402
 from permbench.harness.backends import NotSPD, refactor_values  # noqa: E402
 from permbench.harness.backends.cholmod import permuted_lower_csc  # noqa: E402
 from permbench.harness.backends.symbolic import is_postordered, symbolic_factor  # noqa: E402
-from permbench.harness.case import MatrixCase, Ordering, prepare_matrix, symmetric_graph  # noqa: E402
+from permbench.core.case import MatrixCase, Ordering, prepare_matrix, symmetric_graph  # noqa: E402
 
 
 def shared_data() -> Path:
@@ -167,9 +167,9 @@ def test_provenance_names_cholmod_and_the_loaded_blas():
 
 def test_native_ordering_is_cholmods_default_and_reports_its_perm():
     from permbench.harness.backends import create
-    from permbench.harness.case import MatrixCase, validate_perm
+    from permbench.core.case import MatrixCase, validate_perm
     from permbench.harness.backends.symbolic import symbolic_factor
-    from permbench.harness.case import symmetric_graph
+    from permbench.core.case import symmetric_graph
     from conftest import grid_laplacian
 
     A = grid_laplacian(30)

@@ -18,8 +18,8 @@ from permbench.harness.backends import cudss as cudss_mod
 from permbench.harness.backends.cudss import (CuDSS, bfs_rank, derive_nd_tree, postorder_rank, to_cudss_layout,
                                               tree_levels)
 from permbench.harness.backends.symbolic import symbolic_factor
-from permbench.harness.case import MatrixCase, Ordering, inverse_perm, symmetric_graph
-from permbench.harness.specs import SpecError
+from permbench.core.case import MatrixCase, Ordering, inverse_perm, symmetric_graph
+from permbench.core.specs import SpecError
 from permbench.orderings.amd import amd_order
 
 from conftest import grid_laplacian

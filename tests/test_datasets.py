@@ -23,7 +23,7 @@ from permbench.datasets.delaunay import disk_points
 from permbench.datasets.grid import grid_faces
 from permbench.datasets.icosphere import icosphere_level
 from permbench.datasets.tetgrid import kuhn_tetrahedra
-from permbench.harness.specs import SpecError
+from permbench.core.specs import SpecError
 
 # spec -> exact vertex count its documented rounding gives
 GENERATORS = {

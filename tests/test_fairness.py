@@ -86,7 +86,7 @@ PLUGIN = textwrap.dedent('''
     import numpy as np
 
     from permbench import orderings
-    from permbench.harness.case import Ordering
+    from permbench.core.case import Ordering
 
 
     @orderings.register
@@ -181,7 +181,7 @@ def test_an_asymmetric_matrix_is_an_error_naming_the_entry_and_symmetrize_opts_i
 
 def test_a_one_sided_general_pattern_is_refused_and_lower_mirrors_it(tmp_path):
     from permbench import datasets
-    from permbench.harness.case import InputError
+    from permbench.core.case import InputError
 
     path = tmp_path / "lower.mtx"
     path.write_text(ONE_SIDED)
@@ -203,7 +203,7 @@ def test_a_zero_diagonal_is_named_in_not_spd(plugins, tmp_path):
 
 def test_mesh_errors_name_the_file_line_and_index(tmp_path):
     from permbench.datasets.readers import read_mesh
-    from permbench.harness.case import InputError
+    from permbench.core.case import InputError
 
     obj = tmp_path / "bad.obj"
     obj.write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nv 1 1 0\n# comment\nf 1 2 3\nf 2 4 7\n")

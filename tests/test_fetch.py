@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from permbench.datasets import fetch, sets
-from permbench.harness.specs import SpecError
+from permbench.core.specs import SpecError
 
 # ------------------------------------------------------------------------------- local server
 

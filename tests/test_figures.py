@@ -87,7 +87,7 @@ def test_amortized_time_follows_the_design_formula():
                            "t_factor_s": [2.0, 1.0, 2.0], "t_solve_s": [0.25, 0.5, 0.25],
                            "t_refactor_median_s": [np.nan, np.nan, 1.0]}, index=["x", "native", "refactored"])
     curves = figures.amortized_time(phases, np.array([1, 10]))
-    # Without a measured refactorization: t_order + t_analyze + k·(t_factor + t_solve), as DESIGN §3.
+    # Without a measured refactorization: t_order + t_analyze + k·(t_factor + t_solve), as t_total_k_s is defined (harness/metrics.py).
     np.testing.assert_allclose(curves.loc["x"].to_numpy(), [1.5 + 2.25, 1.5 + 22.5])
     np.testing.assert_allclose(curves.loc["native"].to_numpy(), [0.5 + 1.5, 0.5 + 15.0])  # NaN order: 0
     # With one: the first factorization, then k − 1 refactorizations.

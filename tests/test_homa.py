@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from permbench import orderings
 from permbench.datasets.grid import grid_faces
 from permbench.harness.backends.symbolic import symbolic_factor
-from permbench.harness.case import MatrixCase, inverse_perm, symmetric_graph, validate_perm
+from permbench.core.case import MatrixCase, inverse_perm, symmetric_graph, validate_perm
 from permbench.orderings import homa
 
 

@@ -18,9 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 from permbench.datasets import fetch, load, meshcorpus
-from permbench.harness.case import InputError
+from permbench.core.case import InputError
 from permbench.harness.cli import app
-from permbench.harness.specs import SpecError
+from permbench.core.specs import SpecError
 from test_fetch import data_env, leftovers, server, sha256  # noqa: F401  (fixtures)
 
 

@@ -17,7 +17,7 @@ from permbench import orderings
 from permbench.harness import backends
 from permbench.harness.backends import NotSPD, pardiso, refactor_values
 from permbench.harness.backends.symbolic import symbolic_factor
-from permbench.harness.case import MatrixCase, Ordering, inverse_perm, prepare_matrix, symmetric_graph
+from permbench.core.case import MatrixCase, Ordering, inverse_perm, prepare_matrix, symmetric_graph
 
 from conftest import grid_laplacian
 
@@ -177,7 +177,7 @@ HOMA_THEN_PARDISO = textwrap.dedent("""
     import json, numpy as np, scipy.sparse as sp
     from permbench import orderings
     from permbench.harness import backends
-    from permbench.harness.case import MatrixCase, symmetric_graph
+    from permbench.core.case import MatrixCase, symmetric_graph
     k = 60
     T = sp.diags([-1.0, 2.0, -1.0], [-1, 0, 1], shape=(k, k))
     A = (sp.kronsum(T, T) + sp.identity(k * k)).tocsr()

@@ -1,4 +1,4 @@
-"""The patch-based nested-dissection ordering (``patch``, DESIGN §4)."""
+"""The patch-based nested-dissection ordering (``patch``; docs/architecture.md, "The patch ordering")."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import scipy.sparse as sp
 
 from permbench.datasets import load
 from permbench.harness.backends.symbolic import symbolic_factor
-from permbench.harness.case import symmetric_graph, validate_perm
-from permbench.harness.specs import SpecError
+from permbench.core.case import symmetric_graph, validate_perm
+from permbench.core.specs import SpecError
 from permbench.orderings import create
 from permbench.orderings.patch import PRESETS, Patch, patch_order
 from permbench.orderings.patch.assembly import node_rank

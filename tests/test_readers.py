@@ -14,8 +14,8 @@ import scipy.sparse as sp
 
 from permbench.datasets import create, load
 from permbench.datasets.readers import read_matrix, read_matrix_header, read_mesh
-from permbench.harness.case import InputError
-from permbench.harness.specs import SpecError
+from permbench.core.case import InputError
+from permbench.core.specs import SpecError
 
 
 def shared_data() -> Path:

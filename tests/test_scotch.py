@@ -17,8 +17,8 @@ import pytest
 
 from permbench.datasets import load
 from permbench.harness.backends.symbolic import symbolic_factor
-from permbench.harness.case import inverse_perm, symmetric_graph, validate_perm
-from permbench.harness.specs import SpecError
+from permbench.core.case import inverse_perm, symmetric_graph, validate_perm
+from permbench.core.specs import SpecError
 from permbench.orderings import create
 from permbench.orderings import scotch
 

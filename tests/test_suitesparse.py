@@ -15,9 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from permbench.datasets import fetch, load, sets, suitesparse
-from permbench.harness.case import InputError
+from permbench.core.case import InputError
 from permbench.harness.cli import app
-from permbench.harness.specs import SpecError
+from permbench.core.specs import SpecError
 from test_fetch import data_env, leftovers, server, sha256  # noqa: F401  (fixtures)
 
 SPD_MTX = "%%MatrixMarket matrix coordinate real symmetric\n3 3 5\n1 1 4.0\n2 1 -1.0\n2 2 4.0\n3 2 -1.0\n3 3 4.0\n"

@@ -18,7 +18,7 @@ from permbench.harness.backends.symbolic import (
     postordered_perm,
     symbolic_factor,
 )
-from permbench.harness.case import MatrixCase, Ordering, symmetric_graph
+from permbench.core.case import MatrixCase, Ordering, symmetric_graph
 
 
 def shared_data() -> Path:
@@ -39,7 +39,7 @@ def needs_shared(*parts: str) -> Path:
 
 
 def brute_force(graph: sp.spmatrix, perm: np.ndarray) -> dict:
-    """Every DESIGN §3 metric from the explicit structure of L, by the elimination game on sets.
+    """Every metric of docs/architecture.md ("Metric definitions") from the explicit structure of L, by the elimination game on sets.
 
     Eliminating vertex j makes its remaining (higher-numbered) neighbours a clique; column j of L is
     j plus those neighbours. Nothing here uses an elimination tree algorithm.

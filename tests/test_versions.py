@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from permbench import orderings
-from permbench.harness import libversions, runner
-from permbench.harness.provenance import library_file_version
+from permbench.core import libversions
+from permbench.harness import runner
+from permbench.core.provenance import library_file_version
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = re.compile(r"^\d+\.\d+\.\d+$")
@@ -59,7 +60,7 @@ def test_amd_and_camd_versions_are_those_of_the_loaded_files(ordering, library):
 
 def test_cholmod_plugins_report_the_library_call():
     pytest.importorskip("sksparse.cholmod")
-    from permbench.harness.backends.cholmod import cholmod_version
+    from permbench.core.libversions import cholmod_version
 
     assert orderings.create("cholmod-amd").library_versions()["cholmod"] == cholmod_version()
     assert cholmod_version() == library_file_version("libcholmod.so")

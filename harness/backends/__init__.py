@@ -14,12 +14,11 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from ..case import MatrixCase, Ordering
-from ..plugins import Plugin, Registry
+from ...core.case import MatrixCase, Ordering
+from ...core.plugins import Plugin, Registry
 
-MODULES = ["symbolic", "cholmod", "cudss", "pardiso"]
-
-registry = Registry("back-end", __name__, MODULES)
+#: Every module of this folder not named ``_*`` is imported on first lookup (core/plugins.py).
+registry = Registry("back-end", __name__)
 register = registry.register
 
 

@@ -3,7 +3,7 @@
 scikit-sparse 0.4 cannot hand CHOLMOD a user permutation, so the matrix is permuted here and
 analysed with ``ordering_method="natural"``. CHOLMOD does not postorder a natural ordering, so
 the permutation is first composed with its elimination-tree postorder (same fill; supernodes
-become contiguous; without it a METIS-ordered 1M grid factorizes about 2x slower, DESIGN §6).
+become contiguous; without it a METIS-ordered 1M grid factorizes about 2x slower; docs/architecture.md, "Back-ends").
 Only the lower triangle of the permuted matrix is built: scikit-sparse passes symmetric input to
 CHOLMOD with ``stype = -1`` (lower triangle used).
 """
@@ -17,8 +17,8 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from ..libversions import suitesparse_library_version
-from ..provenance import blas_in_use
+from ...core.libversions import cholmod_version, suitesparse_library_version
+from ...core.provenance import blas_in_use
 from . import NotSPD, NumericBackend, Stopwatch, register
 from . import symbolic
 from .symbolic import postordered_perm
@@ -80,13 +80,6 @@ def system_blas_threads() -> list[dict]:
     return [{"library": pool.get("filepath"), "api": pool.get("internal_api"), "threads": pool.get("num_threads")}
             for pool in threadpool_info()
             if pool.get("user_api") == "blas" and "site-packages" not in str(pool.get("filepath"))]
-
-
-def cholmod_version() -> str:
-    """CHOLMOD's version from its own ``cholmod_version`` call in the libcholmod scikit-sparse loaded."""
-    import sksparse.cholmod  # noqa: F401  (maps libcholmod into the process)
-
-    return suitesparse_library_version("cholmod")
 
 
 @register

@@ -1,6 +1,6 @@
 """The ``cudss`` back-end: NVIDIA cuDSS (0.8 or 1.0) through nvmath-python's low-level binding, on cupy arrays.
 
-Two ways to order (DESIGN §6):
+Two ways to order (docs/architecture.md, "Back-ends"):
 
 * the ``native`` ordering: cuDSS's own reordering (``reorder=default|amd|nd|...``); its host-side
   reordering is timed as ``t_order_s`` and the permutation it used is read back, so fill is measured
@@ -53,7 +53,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from ..provenance import loaded_libraries
+from ...core.provenance import loaded_libraries
 from . import NotSPD, NumericBackend, Stopwatch, register
 
 #: ``reorder=`` values -> nvmath's ``ReorderingAlg`` members (cuDSS's own orderings, native only).
@@ -732,6 +732,6 @@ class CuDSS(NumericBackend):
 
 
 def _pattern(A: sp.csr_matrix) -> sp.csr_matrix:
-    from ..case import symmetric_graph
+    from ...core.case import symmetric_graph
 
     return symmetric_graph(A)

@@ -70,7 +70,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from ..native_io import c_stdout_captured
+from ...core.native_io import c_stdout_captured
 from . import NotSPD, NumericBackend, Stopwatch, register
 
 INSTALL_HINT = "pip install 'permbench[mkl]'"

@@ -1,6 +1,6 @@
 """The ``symbolic`` back-end: fill, flops and elimination-tree statistics without numerics.
 
-Everything DESIGN §3 defines follows from the elimination tree and the column counts of L, which
+Every metric of docs/architecture.md ("Metric definitions") follows from the elimination tree and the column counts of L, which
 take near-linear time (CSparse's ``cs_etree``, ``cs_post`` and ``cs_counts``, Davis 2006 ch. 4),
 so this back-end is the reference for fill and the memory guard before numeric back-ends.
 
@@ -20,7 +20,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from ..case import symmetric_graph
+from ...core.case import symmetric_graph
 from . import Backend, register
 
 
@@ -241,7 +241,7 @@ def tree_statistics(parent, colcount):
 
 @dataclass(frozen=True)
 class SymbolicFactor:
-    """Elimination tree and column counts of L for one permutation, and the DESIGN §3 metrics.
+    """Elimination tree and column counts of L for one permutation, and the metrics of docs/architecture.md.
 
     ``parent``, ``post`` and ``colcount`` are in the permuted numbering (column k of L is original
     unknown ``perm[k]``). ``flops`` and ``critical_flops`` are exact int64 sums of c_j².

@@ -50,9 +50,9 @@ preset's value. See :data:`PRESETS`.
 
 from __future__ import annotations
 
-from ...harness.case import MatrixCase, Ordering
-from ...harness.provenance import library_file_version
-from ...harness.libversions import pymetis_metis_version, suitesparse_library_version
+from ...core.case import MatrixCase, Ordering
+from ...core.provenance import library_file_version
+from ...core.libversions import pymetis_metis_version, suitesparse_library_version
 from .. import OrderingBase, register
 from .assembly import LAYOUTS
 from .local import LOCAL_METHODS
@@ -124,7 +124,7 @@ class Patch(OrderingBase):
     @property
     def spec(self):
         """Canonical spec: the preset (if not default) plus the settings that differ from it."""
-        from ...harness.specs import Spec
+        from ...core.specs import Spec
 
         base = {k: v for k, v in self.params.items() if k != "preset"}
         base.update(PRESETS[self.p["preset"]])
@@ -135,7 +135,7 @@ class Patch(OrderingBase):
 
     @classmethod
     def check(cls):
-        from ...harness.native_io import library_status
+        from ...core.native_io import library_status
         from ..amd import _libamd
         from .camd import _libcamd
         from .metis_sep import _libmetis

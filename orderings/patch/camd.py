@@ -16,7 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from ...harness.native_io import load_system_library
+from ...core.native_io import load_system_library
 from ..amd import minimum_degree_order
 
 

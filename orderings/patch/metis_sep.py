@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ...harness.native_io import load_system_library
+from ...core.native_io import load_system_library
 
 _NOPTIONS = 40
 _OPTION_OBJTYPE = 1

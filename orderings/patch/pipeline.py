@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import numpy as np
 import scipy.sparse as sp
 
-from ...harness.case import Ordering
+from ...core.case import Ordering
 from . import local as local_orderings
 from .assembly import LAYOUTS, etree_sizes, group_by_node, node_rank
 from .band import patch_radius

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import pkgutil
 from typing import ClassVar
 
 from .specs import Spec, SpecError, parse_spec
@@ -82,12 +83,19 @@ def _coerce(plugin: str, key: str, value, default):
 
 
 class Registry:
-    """Name -> plug-in class, filled by the ``register`` decorator as plug-in modules import."""
+    """Name -> plug-in class, filled by the ``register`` decorator as plug-in modules import.
 
-    def __init__(self, kind: str, package: str, modules: list[str]):
+    The plug-ins are found by scanning the package: the first lookup imports every module (or
+    subpackage) in its folder whose name does not start with ``_``, so a new file registers by
+    existing. Helper modules that register nothing (``datasets/fetch.py``) are imported too and
+    cost nothing more, since the plug-ins import them anyway; a helper only plug-ins use may be
+    named ``_x.py`` (``orderings/_cholmod.py``) to be skipped. Plug-ins outside the package come
+    in through ``--plugins`` / ``$PERMBENCH_PLUGINS`` (``harness/runner.py``, ``load_plugins``).
+    """
+
+    def __init__(self, kind: str, package: str):
         self.kind = kind
         self._package = package
-        self._modules = modules
         self._classes: dict[str, type[Plugin]] = {}
         self._loaded = False
 
@@ -106,8 +114,13 @@ class Registry:
     def _load(self):
         if not self._loaded:
             self._loaded = True  # set first: plug-in modules call register() while importing
-            for module in self._modules:
+            for module in self.modules():
                 importlib.import_module(f"{self._package}.{module}")
+
+    def modules(self) -> list[str]:
+        """The package's plug-in modules: every module or subpackage not named ``_*``."""
+        path = importlib.import_module(self._package).__path__
+        return sorted(m.name for m in pkgutil.iter_modules(path) if not m.name.startswith("_"))
 
     def names(self) -> list[str]:
         self._load()

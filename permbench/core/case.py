@@ -1,6 +1,6 @@
 """The plain values that flow through a run: a matrix case, its graph, an ordering.
 
-Conventions (DESIGN §3): ``perm[k]`` is the original index of the unknown eliminated k-th
+Conventions (docs/architecture.md, "Data flow"): ``perm[k]`` is the original index of the unknown eliminated k-th
 (new -> old), so the permuted matrix is ``A[perm][:, perm]``.
 """
 

@@ -51,6 +51,13 @@ def suitesparse_library_version(name: str) -> str:
     return version_call(path, symbol) or library_file_version(f"lib{name}") or "unknown"
 
 
+
+def cholmod_version() -> str:
+    """CHOLMOD's version from its own ``cholmod_version`` call in the libcholmod scikit-sparse loaded."""
+    import sksparse.cholmod  # noqa: F401  (maps libcholmod into the process)
+
+    return suitesparse_library_version("cholmod")
+
 def pymetis_metis_version() -> str:
     """The METIS compiled into pymetis's extension, e.g. '5.1.0'.
 
