@@ -60,15 +60,20 @@ def parse_bytes(text: str) -> int:
     return int(value * scale)
 
 
-def _registry_table(registry, title: str) -> Table:
+def _registry_table(registry, title: str, deterministic: bool = False) -> Table:
+    """The registry as a table; for orderings also whether more than one thread can change the
+    permutation (``deterministic``)."""
     table = Table(title=title)
-    for col in ("name", "available", "parameters (defaults)", "description / reason"):
+    cols = ("name", "available") + (("deterministic",) if deterministic else ()) + \
+        ("parameters (defaults)", "description / reason")
+    for col in cols:
         table.add_column(col)
     for cls in registry.classes():
         ok, reason = cls.available()
         params = ", ".join(f"{k}={v}" for k, v in cls.params.items())
-        table.add_row(cls.name, "[green]yes[/]" if ok else "[red]no[/]", params,
-                      cls.description if ok else reason)
+        det = ("yes" if getattr(cls, "deterministic", True) else "[yellow]no (threads > 1)[/]",) if deterministic else ()
+        table.add_row(escape(cls.name), "[green]yes[/]" if ok else "[red]no[/]", *det, escape(params),
+                      escape(cls.description if ok else reason))
     return table
 
 
@@ -77,7 +82,7 @@ def orderings_list():
     """Every ordering with its availability and, when unavailable, the reason."""
     from .. import orderings
 
-    console.print(_registry_table(orderings.registry, "orderings"))
+    console.print(_registry_table(orderings.registry, "orderings", deterministic=True))
 
 
 @backends_app.command("list")

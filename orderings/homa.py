@@ -299,18 +299,7 @@ class Homa(OrderingBase):
         "lloyd_seed_method": ("random", "morton", "fps"),
     }
 
-    @classmethod
-    def available(cls):
-        # check() names what to install, which the generic "module not installed" message cannot.
-        return cls.check()
-
-    @classmethod
-    def check(cls):
-        try:
-            import_homapy()
-        except ImportError as err:
-            return False, str(err)
-        return True, ""
+    importer = staticmethod(import_homapy)  # its ImportError names what to install
 
     def supports(self, case: MatrixCase) -> tuple[bool, str]:
         if _off_diagonal_nnz(case.A) == 0:

@@ -78,18 +78,7 @@ class Scotch(OrderingBase):
     }
     choices = {"strategy": tuple(STRATEGY_FLAGS)}
 
-    @classmethod
-    def available(cls):
-        # check() names what to install, which the generic "module not installed" message cannot.
-        return cls.check()
-
-    @classmethod
-    def check(cls):
-        try:
-            import_scotchpy()
-        except ImportError as err:
-            return False, str(err)
-        return True, ""
+    importer = staticmethod(import_scotchpy)  # its ImportError names what to install
 
     def library_versions(self):
         return {"scotchpy": importlib.metadata.version("scotchpy64"), "scotch": scotch_version()}

@@ -217,3 +217,14 @@ def test_mesh_errors_name_the_file_line_and_index(tmp_path):
     points.write_text("".join(f"v {i % 40} {i // 40} 0\n" for i in range(1600)))
     with pytest.raises(InputError, match="1600 vertices and no faces"):
         read_mesh(points)
+
+
+def test_orderings_list_says_which_orderings_are_not_deterministic():
+    from typer.testing import CliRunner
+
+    from permbench.harness.cli import app
+
+    result = CliRunner().invoke(app, ["orderings", "list"], terminal_width=250)
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 4}
+    assert "no (threads > 1)" in rows["homa"] and "no (threads > 1)" not in rows["amd"]

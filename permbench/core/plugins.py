@@ -52,8 +52,19 @@ class Plugin:
         changed = {k: v for k, v in self.p.items() if v != self.params[k]}
         return Spec(self.name, changed, self.target)
 
+    #: Optional: a function that imports the plug-in's library and raises ImportError with a
+    #: message naming what to install (homapy, scotchpy): used instead of the generic
+    #: ``requires`` check, whose "module not installed" says less.
+    importer: ClassVar = None
+
     @classmethod
     def available(cls) -> tuple[bool, str]:
+        if cls.importer is not None:
+            try:
+                cls.importer()
+            except ImportError as err:
+                return False, str(err)
+            return cls.check()
         for module in cls.requires:
             if importlib.util.find_spec(module) is None:
                 return False, f"needs the Python module {module!r} (not installed)"
