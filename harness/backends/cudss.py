@@ -66,6 +66,8 @@ REORDER_ALGS = {
     "none": "NONE",
 }
 TREE_MODES = ("auto", "derive", "off")
+#: cuDSS's reorderings that order columns for LU: their reported row permutation is no symmetric ordering.
+COLUMN_ORDERINGS = ("colamd", "btf_colamd")
 #: cuDSS 0.8's default ND_NLEVELS; a derived tree gets as many levels.
 DEFAULT_ND_LEVELS = 10
 #: cuDSS's OpenMP threading layer; its soname ends in the major version of the cuDSS it belongs to.
@@ -709,6 +711,8 @@ class CuDSS(NumericBackend):
         out = {"backend_nnz_L": s.lu_nnz()}
         extras = dict(self._extras, **s.times, cudss_version=cudss_version(), gpu=gpu_name(),
                       nd_nlevels_config=s.config_value("ND_NLEVELS"))
+        if self._extras["native"] and self.p["reorder"] in COLUMN_ORDERINGS:
+            extras["fill_metrics"] = "none: cuDSS's row permutation for a column ordering does not describe its factor"
         if self._extras["native"]:
             tree = s.partition_tree()
             extras["cudss_tree_nodes"] = int(tree.shape[0])
@@ -718,7 +722,14 @@ class CuDSS(NumericBackend):
 
     def native_ordering(self) -> dict:
         """cuDSS's REORDERING phase time and the permutation it used (PERM_REORDER_ROW, new -> old:
-        its nnz(L) matches LU_NNZ, its inverse's is 40x larger on a 1M grid)."""
+        its nnz(L) matches LU_NNZ, its inverse's is 40x larger on a 1M grid).
+
+        Not for the column orderings (``colamd``, ``btf_colamd``): there the row permutation cuDSS
+        reports does not describe the factor it builds (1M grid: the symmetric nnz(L) of that
+        permutation is 3.35e9 against an LU_NNZ of 2.5e8), so no symmetric fill metrics are
+        derived from it; the row then has cuDSS's own count (backend_nnz_L) only."""
+        if self.p["reorder"] in COLUMN_ORDERINGS:
+            return {"t_order_s": self._t_order}
         return {"t_order_s": self._t_order, "perm": self._session.reorder_perm()}
 
     def release(self) -> None:
