@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import suites  # noqa: E402
-from .report import (STYLE, color_of, dataset_label, fig_breakdown, fig_relative_fill, fig_time_vs_n,  # noqa: E402
+from .report import (STYLE, family_of, color_of, dataset_label, fig_breakdown, fig_relative_fill, fig_time_vs_n,  # noqa: E402
                      legend_outside, save)
 from ..core.provenance import sha256_file  # noqa: E402
 from .results import read_results  # noqa: E402
@@ -402,10 +402,14 @@ def fig_f_gpu_speedup(frame: pd.DataFrame, config: FigureConfig):
             color = color_of(ordering if ordering != "native" else "cudss-" + configuration)
             marker = "osD^v<>"[configurations.index(configuration) % 7]
             label = configuration if k == 1 or len(set(table["k"])) == 1 else f"{configuration}, k={k}"
-            speedup = sub["speedup"].to_numpy()
-            ax.errorbar(sub["n"], speedup, fmt="-" + marker, color=color, label=label, markersize=4, linewidth=1,
-                        yerr=np.vstack([speedup - sub["speedup_min"].to_numpy(), sub["speedup_max"].to_numpy() - speedup]),
-                        elinewidth=0.7, capsize=1.5)
+            # A line joins only datasets of one family (one generator at several sizes); a lone
+            # dataset of its family is a point.
+            for j, (_family, part) in enumerate(sub.groupby(sub["dataset"].map(family_of), sort=True)):
+                speedup = part["speedup"].to_numpy()
+                ax.errorbar(part["n"], speedup, fmt=("-" if len(part) > 1 else "") + marker, color=color,
+                            label=label if j == 0 else None, markersize=4, linewidth=1, elinewidth=0.7, capsize=1.5,
+                            yerr=np.vstack([speedup - part["speedup_min"].to_numpy(),
+                                            part["speedup_max"].to_numpy() - speedup]))
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_xscale("log")
         ax.set_yscale("log")
