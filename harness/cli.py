@@ -427,6 +427,10 @@ def run(
         if scheduler and executor != "dask":
             err_console.print("[red]error:[/] --scheduler needs --executor dask")
             raise typer.Exit(2)
+        # A suite's data_dir (its real inputs' mirror, e.g. ../shared/data) serves mesh:/ss: names
+        # where it exists; elsewhere they come from the cache or the network, as without it.
+        if data_dir is None and suite.get("data_dir") and (Path(suite["data_dir"]) / "manifest.json").is_file():
+            data_dir = Path(suite["data_dir"])
         _data_options(data_dir, offline)
         from ..datasets.sets import expand as expand_sets
 

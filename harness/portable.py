@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .results import PROVENANCE_KEY
+from .results import PROVENANCE_KEY, atomic_write_table
 from ..core.specs import SpecError, parse_spec
 
 TEMPORARY_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")
@@ -63,14 +63,30 @@ def catalogue_name(dataset: str, file_sha256: str | None) -> str | None:
     if spec.name != "file" or not file_sha256:
         return None
     matches = [name for name, entry in catalog().items() if entry.sha256 and entry.sha256 == file_sha256]
+    if not matches:
+        # A catalogue mesh whose mirror copy is a conversion (bunny: OFF to OBJ) has no upstream
+        # sha256; mesh:NAME then serves the mirror's file, listed with its sha256 in the manifest.
+        matches = [name for name in mirror_meshes_with(file_sha256) if name in catalog()]
     if len(matches) != 1:
         return None
     return type(spec)("mesh", dict(spec.params), matches[0]).canonical()
 
 
+def mirror_meshes_with(file_sha256: str) -> list[str]:
+    """Names of the shared mirror's meshes (manifest.json) whose file has this sha256."""
+    from .suites import shared_data_dir
+
+    mirror = shared_data_dir()
+    if mirror is None:
+        return []
+    manifest = json.loads((mirror / "manifest.json").read_text())
+    return [Path(e["file"]).stem for e in manifest.get("meshes", []) if e.get("sha256") == file_sha256]
+
+
 def relabel_file(path, note: str) -> dict[str, str]:
-    """Rename, in the result file ``path``, every ``file:`` dataset named by an absolute path or one
-    under a hidden or temporary folder, whose file is a catalogue mesh, to its ``mesh:`` name. Every other value (cell ids, the
+    """Rename, in the result file ``path``, every ``file:`` dataset whose file is a catalogue mesh
+    (same sha256) to its ``mesh:`` name: any path, relative ones included, names a file only on
+    the machine that has it. Every other value (cell ids, the
     ``source`` in dataset_meta, measurements) stays as it was; the provenance gains a ``relabelled``
     entry with the mapping and ``note``. Returns the mapping (empty: nothing changed)."""
     path = Path(path)
@@ -80,9 +96,6 @@ def relabel_file(path, note: str) -> dict[str, str]:
     for dataset, meta in frame[["dataset", "dataset_meta"]].drop_duplicates("dataset").itertuples(index=False):
         if not str(dataset).startswith("file:"):
             continue
-        target = str(dataset)[len("file:"):].partition("[")[0]
-        if machine_path_reason(target) is None and not Path(target).is_absolute():
-            continue  # a relative path beside the project (a suite's ../shared/data): portable
         sha = json.loads(meta).get("file_sha256") if isinstance(meta, str) and meta else None
         new = catalogue_name(dataset, sha)
         if new:
@@ -97,5 +110,5 @@ def relabel_file(path, note: str) -> dict[str, str]:
     provenance = json.loads(meta[PROVENANCE_KEY]) if PROVENANCE_KEY in meta else {}
     provenance.setdefault("relabelled", []).append({"datasets": mapping, "note": note})
     meta[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True, default=str).encode()
-    pq.write_table(table.replace_schema_metadata(meta), path)
+    atomic_write_table(table.replace_schema_metadata(meta), path)
     return mapping

@@ -11,7 +11,7 @@ class SuiteError(ValueError):
     """A suite file that cannot be read or has keys `permbench run` does not know."""
 
 
-KEYS = {"datasets", "orderings", "backends", "repeat", "out", "mem_limit", "flop_limit", "timeout", "jobs", "threads",
+KEYS = {"data_dir", "datasets", "orderings", "backends", "repeat", "out", "mem_limit", "flop_limit", "timeout", "jobs", "threads",
         "executor", "figures"}
 
 #: The default suite: built-in meshes from 10k to 1M vertices, every available ordering, the
@@ -92,8 +92,9 @@ def resolve_paths(data: dict, folder: Path) -> dict:
     """The suite's paths (``out``, ``file:`` datasets, the ``[figures]`` files and folder) made
     relative to the suite file's folder instead of the working directory."""
     data = dict(data)
-    if isinstance(data.get("out"), str):
-        data["out"] = _relative_to_suite(data["out"], folder)
+    for key in ("out", "data_dir"):
+        if isinstance(data.get(key), str):
+            data[key] = _relative_to_suite(data[key], folder)
     if isinstance(data.get("datasets"), list):
         resolved = []
         for name in data["datasets"]:

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -53,7 +54,12 @@ def test_shipped_paper_suite_names_the_same_files_from_the_repository_root(monke
     monkeypatch.chdir(root)
     data = suites.load(root / "configs" / "paper.toml")
     assert data["out"] == "results/paper/paper.parquet"  # the committed result file, same cell names
-    assert "file:../shared/data/meshes/bunny.obj" in data["datasets"]
+    assert "mesh:bunny" in data["datasets"] and data["data_dir"] == "../shared/data"
+    stored = set(pd.read_parquet(root / data["out"], columns=["dataset"])["dataset"])
+    from permbench import datasets
+
+    canonical = {datasets.create(name).spec.canonical() for name in data["datasets"]}
+    assert canonical <= stored  # the suite's names are the committed rows' names
     assert data["figures"]["gpu_results"] == ["results/gpu/*.parquet"]
 
 
