@@ -45,8 +45,9 @@ PHASES = ("graph", "order", "tree", "analyze", "factor", "solve")
 FINAL_STATUSES = {"ok", "skipped", "unavailable", "not_spd"}
 
 
-def rows_to_frame(rows: list[dict]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows)
+def rows_to_frame(rows) -> pd.DataFrame:
+    """Rows (dicts, or a DataFrame) with every column of COLUMNS, in that order, then the others."""
+    frame = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     for col in COLUMNS:
         if col not in frame.columns:
             frame[col] = None
@@ -100,17 +101,14 @@ def upgrade_totals(path, note: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         frame.at[i, "t_total_s"] = new["t_total_s"]
         frame.at[i, "t_total_k_s"] = new["t_total_k_s"]
     provenance.setdefault("upgrades", []).append(note)
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    meta[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True, default=str).encode()
-    atomic_write_table(table.replace_schema_metadata(meta), path)
+    write_results(frame, path, provenance)
     return before, frame
 
 
 def write_results(rows, path, provenance: dict) -> pd.DataFrame:
     """Write rows as a result file (provenance in its metadata), atomically; for tools and tests
     that assemble a file themselves. A run writes through ``store.ResultStore`` instead."""
-    frame = rows_to_frame(rows if isinstance(rows, list) else rows.to_dict("records"))
+    frame = rows_to_frame(rows)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     meta = dict(table.schema.metadata or {})
     meta[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True, default=str).encode()

@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .results import PROVENANCE_KEY, atomic_write_table, rows_to_frame
+from .results import PROVENANCE_KEY, atomic_write_table, rows_to_frame, write_results
 from .writer_lock import ResultsWriteError, StoreError, StoreLocked, writer_lock  # noqa: F401 (re-exported)
 
 FRAGMENT_KEY = b"permbench.fragment"
@@ -183,15 +183,18 @@ class ResultStore:
         return self._rows
 
     def fragments(self) -> dict[str, pd.DataFrame]:
-        """Verified fragments by cell id; bad ones are moved to ``rejected/`` with a warning."""
+        """Verified fragments by cell id; bad ones are moved to ``rejected/`` with a warning. Each
+        file is read once: later calls verify only fragments written since (write_new_fragment)."""
         if self._fragments is None:
             self._fragments = {}
-            for path in sorted(self.parts.glob("*.parquet")) if self.parts.is_dir() else []:
-                frame, why = check_fragment(path)
-                if frame is None:
-                    self.reject(path, why)
-                else:
-                    self._fragments[path.stem] = frame
+        for path in sorted(self.parts.glob("*.parquet")) if self.parts.is_dir() else []:
+            if path.stem in self._fragments:
+                continue
+            frame, why = check_fragment(path)
+            if frame is None:
+                self.reject(path, why)
+            else:
+                self._fragments[path.stem] = frame
         return self._fragments
 
     def reject(self, path: Path, why: str) -> None:
@@ -227,6 +230,8 @@ class ResultStore:
     def write_new_fragment(self, rows: list[dict], cell_id: str) -> Path:
         path = self.parts / f"{cell_id}.parquet"
         write_fragment(rows, path, cell_id)
+        if self._fragments is not None:
+            self._fragments.pop(cell_id, None)  # verified again from the file when next asked for
         return path
 
     # -- merging -----------------------------------------------------------------------------------
@@ -236,7 +241,6 @@ class ResultStore:
         Where fragments of two code versions of one cell are present, the one of this run's plan
         (``current``) wins, else the newer file. Merged fragments are deleted afterwards.
         """
-        self._fragments = None  # re-verify: the run wrote new ones
         fragments = self.fragments()
         chosen: dict[tuple, str] = {}
         for cid, frame in fragments.items():
@@ -251,16 +255,13 @@ class ResultStore:
         frames = [rows] + [fragments[cid] for cid in chosen.values()]
         frame = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) \
             else rows_to_frame([])
-        frame = rows_to_frame(frame.to_dict("records"))
+        frame = rows_to_frame(frame)
         frame = frame.sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
         check_unique(frame, self.out)
         provenance = dict(run_provenance)
         earlier = self._provenance.get("runs") or ([self._provenance] if self._provenance else [])
         provenance["runs"] = earlier + [{k: v for k, v in run_provenance.items() if k != "runs"}]
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        meta = dict(table.schema.metadata or {})
-        meta[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True, default=str).encode()
-        atomic_write_table(table.replace_schema_metadata(meta), self.out)
+        write_results(frame, self.out, provenance)
         self._rows, self._provenance = frame, provenance
         for cid in fragments:
             (self.parts / f"{cid}.parquet").unlink(missing_ok=True)
