@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..core.specs import SpecError
-from . import suites
+from . import results_cli, studies, suites
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Benchmark fill-reducing orderings of sparse SPD matrices before Cholesky.")
@@ -41,6 +41,8 @@ def _main_options(
 app.add_typer(orderings_app, name="orderings")
 app.add_typer(backends_app, name="backends")
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(studies.app, name="study")  # harness/studies.py
+app.add_typer(results_cli.app, name="results")  # harness/results_cli.py
 
 # Names such as "mesh:ogre: ..." hold emoji codes (:ogre:). Off a terminal (logs, CI) rich would
 # wrap the wide tables at 80 columns: give them room instead.

@@ -34,6 +34,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
@@ -625,7 +626,8 @@ def run_provenance(config: RunConfig) -> dict:
             "repeat": config.repeat, "mem_limit_bytes": config.mem_limit_bytes, "flop_limit": config.flop_limit,
             "seed": config.seed, "executor": config.executor, "scheduler": config.scheduler, "jobs": config.jobs,
             "threads": config.threads, "timeout_s": config.timeout_s, "plugins": config.plugins,
-            "warmup": config.warmup, "isolation": "one spawned child process per (dataset, ordering) unit"}
+            "warmup": config.warmup, "isolation": "one spawned child process per (dataset, ordering) unit",
+            "argv": list(sys.argv)}  # the command that ran (permbench, pytest, asv, ...)
 
 
 def _schedule(units: list[Unit], executor, config: RunConfig, on_cell, on_start) -> None:

@@ -136,6 +136,53 @@ def check_unique(frame: pd.DataFrame, where: Path) -> None:
                          f"(cell ids {', '.join(sorted(set(map(str, dup['cell_id']))))}); nothing was written")
 
 
+def replace_cells(rows: pd.DataFrame, newer: list[pd.DataFrame]) -> pd.DataFrame:
+    """``rows`` with every cell (``CELL_KEY``) that a frame of ``newer`` holds replaced by that
+    frame's rows, all repeats at once; later frames win over earlier ones. Sorted by ``ROW_KEY``."""
+    seen: set[tuple] = set()
+    kept = []
+    for frame in reversed([rows] + list(newer)):
+        keys = list(frame[CELL_KEY].itertuples(index=False, name=None)) if len(frame) else []
+        if keys:
+            kept.insert(0, frame[[key not in seen for key in keys]])
+            seen.update(keys)
+    frame = rows_to_frame(pd.concat(kept, ignore_index=True) if kept else rows_to_frame([]))
+    return frame.sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
+
+
+def runs_of(provenance: dict) -> list[dict]:
+    """The runs a result file's provenance records (a file written before ``runs`` existed: itself)."""
+    return list(provenance.get("runs") or ([provenance] if provenance else []))
+
+
+def combine_files(inputs: list[Path], out: Path, note: str = "", wait: bool = False) -> pd.DataFrame:
+    """One result file from several (the steps of a study, measured by separate runs, machines or
+    device calls): a cell held by a later file replaces that cell's rows from the earlier ones, as a
+    re-run does in ``ResultStore.merge``. The provenance is the last file's, with the runs of every
+    input (each named by its ``file``) under ``runs`` and the inputs under ``combined``. ``out`` may
+    be one of the inputs; an existing ``out`` that is not is refused (name it as an input to extend it)."""
+    inputs, out = [Path(p) for p in inputs], Path(out)
+    if not inputs:
+        raise StoreError("combine needs at least one result file")
+    if out.exists() and out.resolve() not in {p.resolve() for p in inputs}:
+        raise StoreError(f"{out} exists and is not one of the inputs; name it as an input to extend it, "
+                         f"or choose another --out")
+    with writer_lock(out, wait):
+        read = []
+        for path in inputs:
+            if not path.is_file():
+                raise StoreError(f"{path}: no such result file")
+            read.append(read_result_file(path))
+        frame = replace_cells(read[0][0], [rows for rows, _ in read[1:]])
+        check_unique(frame, out)
+        provenance = {k: v for k, v in read[-1][1].items() if k not in ("runs", "run", "combined")}
+        provenance["runs"] = [dict(run, file=path.name) for path, (_, prov) in zip(inputs, read)
+                              for run in runs_of(prov)]
+        provenance["combined"] = {"from": [str(p) for p in inputs], "note": note}
+        write_results(frame, out, provenance)
+    return frame
+
+
 @dataclass
 class CellRecord:
     """What the store holds for one cell id: its statuses and repeats."""
@@ -248,19 +295,10 @@ class ResultStore:
             old = chosen.get(key)
             if old is None or self._newer(cid, old, current):
                 chosen[key] = cid
-        rows = self.rows()
-        if chosen:
-            replaced = rows.set_index(CELL_KEY).index.isin(list(chosen))
-            rows = rows[~replaced]
-        frames = [rows] + [fragments[cid] for cid in chosen.values()]
-        frame = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) \
-            else rows_to_frame([])
-        frame = rows_to_frame(frame)
-        frame = frame.sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
+        frame = replace_cells(self.rows(), [fragments[cid] for cid in chosen.values()])
         check_unique(frame, self.out)
         provenance = dict(run_provenance)
-        earlier = self._provenance.get("runs") or ([self._provenance] if self._provenance else [])
-        provenance["runs"] = earlier + [{k: v for k, v in run_provenance.items() if k != "runs"}]
+        provenance["runs"] = runs_of(self._provenance) + [{k: v for k, v in run_provenance.items() if k != "runs"}]
         write_results(frame, self.out, provenance)
         self._rows, self._provenance = frame, provenance
         for cid in fragments:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,7 +75,14 @@ def blas_in_use() -> dict:
     return info
 
 
+#: A JSON file with the git state of the checkout a copied tree came from (``commit``, ``dirty``, ...),
+#: for trees without ``.git`` (scripts/gpu_bench.sh writes one when it bundles the tree for the GPU host).
+GIT_STATE_ENV = "PERMBENCH_GIT_STATE"
+
+
 def git_state() -> dict:
+    """The checkout's commit and whether tracked files differ from it; for a tree without ``.git``,
+    the state recorded where it was copied from ($PERMBENCH_GIT_STATE), else None for both."""
     root = Path(permbench.__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -81,8 +90,32 @@ def git_state() -> dict:
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10).stdout.strip() != ""
     except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "dirty": None}
-    return {"commit": commit or None, "dirty": dirty if commit else None}
+        commit, dirty = "", None
+    if commit or not os.environ.get(GIT_STATE_ENV):
+        return {"commit": commit or None, "dirty": dirty if commit else None}
+    recorded = os.environ[GIT_STATE_ENV]
+    try:
+        state = json.loads(Path(recorded).read_text())
+    except (OSError, ValueError) as err:  # provenance never fails a run: the reason is stored instead
+        return {"commit": None, "dirty": None, "error": f"{GIT_STATE_ENV}={recorded}: {type(err).__name__}: {err}"}
+    return {**state, "commit": state.get("commit"), "dirty": state.get("dirty"),
+            "source": f"{recorded} (recorded where this tree was copied from)"}
+
+
+def gpus() -> list[dict]:
+    """The machine's NVIDIA GPUs as nvidia-smi reports them (name, driver, memory); [] without it."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return []
+    fields = ("name", "driver_version", "memory.total")
+    try:
+        out = subprocess.run([smi, f"--query-gpu={','.join(fields)}", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as err:
+        return [{"error": f"nvidia-smi: {type(err).__name__}: {err}"}]
+    if out.returncode != 0:
+        return [{"error": f"nvidia-smi exited {out.returncode}: {out.stderr.strip()[:200]}"}]
+    return [dict(zip(fields, (v.strip() for v in line.split(",")))) for line in out.stdout.splitlines() if line.strip()]
 
 
 def cpu_model() -> str:
@@ -120,6 +153,7 @@ def collect() -> dict:
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "memory_bytes": psutil.virtual_memory().total,
+        "gpus": gpus(),
         "packages": package_versions(),
         "thread_env": env_threads,
         "blas": blas_in_use(),
