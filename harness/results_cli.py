@@ -10,7 +10,7 @@ from rich.markup import escape
 
 app = typer.Typer(no_args_is_help=True, help="Tools on stored result files: combine several, relabel datasets.")
 console = Console(emoji=False, highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, emoji=False, highlight=False)
+err_console = Console(stderr=True, emoji=False, highlight=False, soft_wrap=True)
 
 RELABEL_NOTE = ("dataset renamed from a machine path to the catalogue mesh with the same sha256 and the same "
                 "parameters; every other value (cell_id, dataset_meta.source, measurements) is as measured")

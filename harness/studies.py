@@ -23,7 +23,7 @@ from rich.markup import escape
 app = typer.Typer(no_args_is_help=True, help="Studies from stored result files or small runs (patch tables, "
                                              "isolation cost, cuDSS exploration).")
 console = Console(emoji=False, highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, emoji=False, highlight=False)
+err_console = Console(stderr=True, emoji=False, highlight=False, soft_wrap=True)
 
 
 def _fail(text: str, code: int = 2):

@@ -10,12 +10,18 @@
 #               bash scripts/gpu_bench.sh install cudss-0.8-p1 cudss-0.8-p2     (optional, side by side)
 #               CUDSS=1.0 bash scripts/gpu_bench.sh test
 #               CUDSS=1.0 bash scripts/gpu_bench.sh study STEP   (STEP: reorder | orderings | native | user | patch |
-#               patch-orderings | patch-scaling | patch-cudss | ...)
+#               patch-orderings | patch-scaling | patch-cudss | ...): `permbench run` with the host's settings
+#               CUDSS=1.0 bash scripts/gpu_bench.sh explore [-d DATASET]   (`permbench study cudss-explore`)
+# Each run records the GPU, driver, CUDA and cuDSS versions (rows' backend_provenance, the file's
+# provenance) and the git state of the checkout the tree was copied from ($PERMBENCH_GIT_STATE).
+# Here, afterwards: `permbench results combine STEP-FILES... --out results/gpu/NAME.parquet`.
 # CUDSS=1.0|0.8 picks the cuDSS a command runs with (default 1.0): each is installed in its own
 # folder /tmp/cudss-<version>, and $CUDSS_LIBRARY tells the back-end which file to load.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:?usage: gpu_bench.sh bundle|install PART|test|explore|study STEP}
+# The permbench command from the tree as copied (no install on the host; host_env sets the import root).
+PERMBENCH=(python3 -P -c 'import sys; from permbench.harness.cli import main; sys.argv[0] = "permbench"; main()')
 shift
 OUT=${OUT:-/tmp/gpu-out}
 RUN=/tmp/gpurun                    # results live outside the copied tree, across calls of one lease
@@ -102,12 +108,14 @@ host_env() {
   export PYTHONSAFEPATH=1 PYTHONUNBUFFERED=1 PERMBENCH_SHARED_DATA=$repo/.gpu-wheels/data
   # mesh:NAME is served from the copy of the real mesh that travelled in .gpu-wheels/data.
   export PERMBENCH_DATA_DIR=$repo/.gpu-wheels/data PERMBENCH_OFFLINE=1
+  # The copy has no .git: rows and provenance take the git state recorded by `bundle` (permbench/core/provenance.py).
+  export PERMBENCH_GIT_STATE=$repo/.gpu-wheels/meta/git.json
 }
 
 # A study step stops after $limit seconds (a device call may run 600 s); finished groups are kept
 # in $RESULT.parts and the same step, called again, resumes with the rest.
 # SIGINT, not SIGTERM: the CLI then stops its children (they run in sessions of their own).
-study_run() { timeout -s INT -k 60 "$limit" python3 -P -c 'import sys; from permbench.harness.cli import main; sys.argv[0] = "permbench"; main()' run "$@" || true; }
+study_run() { timeout -s INT -k 60 "$limit" "${PERMBENCH[@]}" run "$@" || true; }
 
 case "$cmd" in
   bundle)  # here: the wheels and Debian packages the host lacks, in part folders < 48 MiB, plus meta/ and data/
@@ -133,8 +141,8 @@ import glob, hashlib, json, subprocess
 run = lambda *a: subprocess.run(["git", *a], capture_output=True, text=True).stdout.strip()
 # Uncommitted work travels too: a digest of the sources says which state of them ran.
 digest = hashlib.sha256()
-for path in sorted(glob.glob("harness/**/*.py", recursive=True) + glob.glob("orderings/**/*.py", recursive=True)
-                   + glob.glob("datasets/**/*.py", recursive=True)):
+for path in sorted(glob.glob("permbench/**/*.py", recursive=True) + glob.glob("harness/**/*.py", recursive=True)
+                   + glob.glob("orderings/**/*.py", recursive=True) + glob.glob("datasets/**/*.py", recursive=True)):
     digest.update(path.encode() + open(path, "rb").read())
 print(json.dumps({"commit": run("rev-parse", "HEAD"), "dirty": bool(run("status", "--porcelain", "--untracked-files=no")),
                   "untracked": run("status", "--porcelain").count("??"), "sources_sha256": digest.hexdigest()}))
@@ -164,11 +172,11 @@ PY
     cd "$repo" && python3 -P -m pytest -q -p no:cacheprovider tests/test_cudss.py "$@" ;;
   explore)
     host_env
-    cd "$repo" && python3 -P scripts/gpu_bench.py explore "$@" ;;
+    cd "$repo" && "${PERMBENCH[@]}" study cudss-explore "$@" ;;
   study)
     host_env
     cd "$repo"
-    step=${1:?study step: reorder | orderings | native | user | patch | repeats | rerun | finalize}
+    step=${1:?study step: reorder | orderings | native | user | patch | repeats | patch-orderings | patch-scaling | patch-cudss | rerun}
     shift
     limit=${STUDY_TIME_LIMIT:-540}  # a call of the device tool may run 600 s; unfinished groups resume
     # The mesh comes from the bundled mirror (.gpu-wheels/data: manifest.json + meshes/bumpy-cube.obj)
@@ -217,12 +225,9 @@ PY
                    -d "mesh:bumpy-cube[matrix=graph,upsample=3]")
               study_run "${big[@]}" -o native -o patch -b "cudss[k=10,mt=true|false]" \
                 --out "$RUN/patch-cudss-h200.parquet" "${common[@]:2}" --repeat 3 ;;
-      rerun)  # named cells again, into their own file (gpu_bench.py combine: a later file wins)
+      rerun)  # named cells again, into their own file (`permbench results combine`: a later file wins)
               RESULT=$RUN/cudss-h200-rerun.parquet
               study_run "$@" --out "$RESULT" "${common[@]:2}" ;;
-      finalize) for f in "$RUN"/cudss-"$CUDSS"-*.parquet; do  # this cuDSS version's files of this machine
-                  python3 -P scripts/gpu_bench.py finalize "$f" --git .gpu-wheels/meta/git.json \
-                    --commands scripts/gpu_bench.sh; done ;;
       *) echo "unknown study step $step" >&2; exit 2 ;;
     esac
     cp "$RUN"/*.parquet "$OUT/" 2>/dev/null || true

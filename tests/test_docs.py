@@ -21,3 +21,13 @@ def test_the_architecture_page_names_files_that_exist():
     named = set(re.findall(r"`((?:permbench|harness|orderings|datasets|tests)/[\w/]+\.py)`", page))
     assert len(named) > 15
     assert sorted(n for n in named if not (ROOT / n).is_file()) == []
+
+
+def test_every_script_named_anywhere_exists():
+    """A removed script (the studies became `permbench study ...` and asv modules) is named nowhere."""
+    texts = [ROOT / "README.md", ROOT / "DEVELOPERS.md", ROOT / "Makefile", *(ROOT / "docs").rglob("*.md"),
+             *(ROOT / "results").rglob("*.md"), *(ROOT / "configs").glob("*.toml"), *(ROOT / "scripts").iterdir(),
+             *(p for folder in FOLDERS for p in (ROOT / folder).rglob("*.py"))]
+    named = {(m, p.relative_to(ROOT)) for p in texts for m in re.findall(r"scripts/[\w.-]+\.(?:py|sh)", p.read_text())}
+    assert len(named) > 5
+    assert sorted((m, str(p)) for m, p in named if not (ROOT / m).is_file()) == []
