@@ -84,6 +84,34 @@ def test_combine_refuses_what_it_must_not_overwrite_or_read(two_runs, tmp_path):
     assert done.exit_code == 2 and "no such result file" in done.output
 
 
+def test_combine_the_committed_gpu_study_files(tmp_path):
+    """The H200 files (cuDSS 1.0) share the cuDSS-default cells: the later file's repeats win."""
+    from permbench.harness.store import CELL_KEY, with_budget
+
+    files = [REPO / "results" / "gpu" / "cudss-1.0-reorder.parquet", REPO / "results" / "gpu" / "patch-cudss-h200.parquet"]
+    early, late = (with_budget(read_results(f)[0]) for f in files)
+    shared = set(map(tuple, early[CELL_KEY].values)) & set(map(tuple, late[CELL_KEY].values))
+    assert shared  # e.g. grid[matrix=graph,n=1000000] · native · cudss[k=10]
+    frame = combine_files(files, tmp_path / "gpu.parquet")
+    dropped = early[[tuple(k) in shared for k in early[CELL_KEY].values]]
+    assert len(frame) == len(early) + len(late) - len(dropped)
+    for key in shared:
+        rows = frame[(frame[CELL_KEY] == list(key)).all(axis=1)]
+        want = late[(late[CELL_KEY] == list(key)).all(axis=1)]
+        assert sorted(rows["cell_id"] + rows["repeat"].astype(str)) == sorted(want["cell_id"] + want["repeat"].astype(str))
+    assert {r["file"] for r in read_results(tmp_path / "gpu.parquet")[1]["runs"]} == {f.name for f in files}
+
+
+def test_relabel_command_reports_what_it_did(two_runs, tmp_path):
+    target = tmp_path / "r.parquet"
+    target.write_bytes(two_runs[0].read_bytes())
+    done = cli.invoke(app, ["results", "relabel", str(target)])
+    assert done.exit_code == 0 and f"{target}: nothing to relabel" in done.output  # generated datasets only
+    assert target.read_bytes() == two_runs[0].read_bytes()
+    done = cli.invoke(app, ["results", "relabel", str(tmp_path / "missing.parquet")])
+    assert done.exit_code == 2 and "no such result file" in done.output
+
+
 def test_a_run_records_its_command_line_and_the_gpus(two_runs):
     _, prov = read_results(two_runs[0])
     assert isinstance(prov["run"]["argv"], list) and prov["run"]["argv"]
