@@ -32,9 +32,11 @@ import numpy as np
 
 def explore(args) -> None:
     from permbench import datasets
-    from permbench.harness.backends.cudss import CuDSS, _handle, _Solve, derive_nd_tree
+    from permbench.harness.backends._cudss_session import Session, cudss_handle, derive_nd_tree
+    from permbench.harness.backends.cudss import CuDSS
     from permbench.harness.backends.symbolic import symbolic_factor
     from permbench.core.case import Ordering, inverse_perm, symmetric_graph
+    from permbench.core.ndtree import NDTree
     from permbench.orderings.amd import amd_order
     from permbench.orderings.metis import Metis
 
@@ -52,7 +54,7 @@ def explore(args) -> None:
                "t_analyze_s": out["t_analyze_s"], "t_factor_s": out["t_factor_s"],
                "t_refactor_median_s": out.get("t_refactor_median_s"), "t_solve_s": out["t_solve_s"],
                "backend_nnz_L": out["backend_nnz_L"], "nnz_L": nnz_L, "residual": out["residual"],
-               "tree": ex.get("tree_source"), "nd_levels": ex.get("nd_levels"),
+               "tree": ex.get("tree_source"), "nd_nlevels": ex.get("nd_nlevels"),
                "cudss_tree_nodes": ex.get("cudss_tree_nodes")}
         rows.append(row)
         print(json.dumps(row, default=float), flush=True)
@@ -65,14 +67,14 @@ def explore(args) -> None:
         if reorder == "default" and mt:
             own_perm = perm
             print(f"  read-back perm: nnz_L={nnz:,}; its inverse: {symbolic_factor(graph, inverse_perm(perm)).nnz_L:,}")
-    handle, _ = _handle(True)
-    with _Solve(handle, case.A) as s:
+    handle, _ = cudss_handle(True)
+    with Session(handle, case.A) as s:
         s.analyze(None, None)
         own_tree = s.partition_tree()
     print(f"  cuDSS tree: {own_tree.shape[0]} nodes, sum {own_tree.sum():,}, last {own_tree[-3:].tolist()}")
     sym = symbolic_factor(graph, own_perm)
     for tree in ("off", "auto"):
-        ordering = Ordering(own_perm, etree=own_tree, extras={"etree_layout": "bfs"})
+        ordering = Ordering(own_perm, nd_tree=NDTree(own_tree, "reverse_bfs"))
         record(f"user perm = cuDSS's own, tree={tree} (cuDSS's own)",
                CuDSS(tree=tree, k=args.k).run(case, own_perm, ordering, sym), nnz_L=sym.nnz_L)
     record("user perm = cuDSS's own, tree=derive (from etree)",

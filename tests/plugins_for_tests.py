@@ -78,7 +78,7 @@ class Missing(orderings.OrderingBase):
 
 @orderings.register
 class Stamp(orderings.OrderingBase):
-    """Reversed order; its extras say which process computed it and when (to tell re-runs apart)."""
+    """Reversed order; its stats say which process computed it and when (to tell re-runs apart)."""
 
     name = "test-stamp"
     params = {"seconds": 0.0}
@@ -87,18 +87,18 @@ class Stamp(orderings.OrderingBase):
     def compute(self, graph, *, coords=None, seed=0, threads=1):
         time.sleep(self.p["seconds"])
         return Ordering(np.arange(graph.shape[0])[::-1].copy(),
-                        extras={"seed": seed, "pid": os.getpid(), "time_ns": time.time_ns()})
+                        stats={"seed": seed, "pid": os.getpid(), "time_ns": time.time_ns()})
 
 
 @orderings.register
 class Threads(orderings.OrderingBase):
-    """Natural order; its extras report the thread budget the harness handed it."""
+    """Natural order; its stats report the thread budget the harness handed it."""
 
     name = "test-threads"
     warmup = False
 
     def compute(self, graph, *, coords=None, seed=0, threads=1):
-        return Ordering(np.arange(graph.shape[0]), extras={"threads_given": threads})
+        return Ordering(np.arange(graph.shape[0]), stats={"threads_given": threads})
 
 
 @orderings.register
