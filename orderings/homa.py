@@ -21,8 +21,8 @@ What was measured about the reference (homapy 0.1.0, on this project's 2-core CP
   invalid graph"), so :meth:`Homa.supports` refuses it instead of faking an identity.
 * With ``compute_etree`` the permutation lists the nodes of the ND tree in reverse breadth-first
   order (leaves first, root separator last) and the tree comes back as node sizes in that order,
-  2^(L+1) - 1 of them: ``Ordering.nd_tree`` in the ``reverse_bfs`` layout. Without it the same blocks come in
-  postorder and no tree is returned; nnz(L) is the same either way.
+  2^(L+1) - 1 of them: ``Ordering.nd_tree`` in the ``reverse_bfs`` layout (permbench/core/ndtree.py).
+  Without it the same blocks come in postorder and no tree is returned; nnz(L) is the same either way.
 * With more than one OpenMP thread and large enough graphs (90k vertices: yes, 10k: no) the
   default greedy patcher runs its parallel variant, which claims vertices racily: the permutation
   changes from run to run (nnz(L) on a 300x300 grid ranged over 9.6-11.4 M in 10 runs with 2
