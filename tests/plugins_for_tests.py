@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from permbench import datasets, orderings
 from permbench.harness import backends
 from permbench.core.case import Ordering
+from permbench.core.ndtree import NDTree
 
 MODULE = "plugins_for_tests"
 
@@ -68,6 +69,17 @@ class NotABijection(orderings.OrderingBase):
         perm = np.arange(graph.shape[0])
         perm[0] = 1
         return Ordering(perm)
+
+
+@orderings.register
+class TreeTooSmall(orderings.OrderingBase):
+    """A valid permutation with an ND tree that leaves one vertex out."""
+
+    name = "test-bad-tree"
+
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
+        n = graph.shape[0]
+        return Ordering(np.arange(n), nd_tree=NDTree(np.array([n - 1]), "postorder"))
 
 
 @orderings.register
@@ -210,7 +222,7 @@ class DenseWithTree(DenseCholesky):
 
 
 DATASETS = [TinyGrid, BrokenDataset]
-ORDERINGS = [Exploding, NotABijection, Missing, Stamp, Crash, Sleep, Hog, Threads]
+ORDERINGS = [Exploding, NotABijection, TreeTooSmall, Missing, Stamp, Crash, Sleep, Hog, Threads]
 BACKENDS = [AbortingBackend, DenseCholesky, DenseWithTree]
 
 
