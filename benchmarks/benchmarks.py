@@ -144,7 +144,7 @@ def order_and_analyze(name: str, case: MatrixCase, graph) -> dict:
         symbolic = symbolic_factor(graph, perm)
     except Exception as err:  # recorded, and raised again by the benchmarks that need it
         return {"status": "error", "reason": f"ordering {name}: {type(err).__name__}: {err}"}
-    return {"status": "ok", "reason": "", "ordering": Ordering(perm=perm, etree=result.etree, extras=result.extras),
+    return {"status": "ok", "reason": "", "ordering": Ordering(perm=perm, nd_tree=result.nd_tree, stats=result.stats),
             "nnz_L": int(symbolic.nnz_L), "flops": int(symbolic.flops)}
 
 

@@ -176,6 +176,8 @@ def run_group(unit: Unit, case: MatrixCase, graph, config: RunConfig, emit=None,
             result = ordering.compute(graph, coords=coords, seed=config.seed + repeat, threads=threads)
             t_order, cpu_order = time.perf_counter() - t0, time.process_time() - c0
             perm = validate_perm(result.perm, case.n, who=unit.ordering)
+            if result.nd_tree is not None:
+                result.nd_tree.check(case.n)
             t0 = time.perf_counter()
             symbolic = symbolic_factor(graph, perm)
             t_symbolic = time.perf_counter() - t0
@@ -185,7 +187,7 @@ def run_group(unit: Unit, case: MatrixCase, graph, config: RunConfig, emit=None,
                            "ordering_extras"))
             continue
         row_base.update(t_order_s=t_order, t_order_cpu_s=cpu_order, t_symbolic_s=t_symbolic,
-                        ordering_extras=json.dumps(result.extras, sort_keys=True, default=str),
+                        ordering_extras=json.dumps(result.stats, sort_keys=True, default=str),
                         **symbolic_metrics(symbolic))
         for b in names:
             step({"name": f"back-end {b} (repeat {repeat})", "kind": "backend", "backend": b, "repeat": repeat,

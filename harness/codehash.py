@@ -4,7 +4,8 @@ A plug-in's files are its own module (the whole folder when the plug-in is a pac
 ``orderings/patch/`` is) plus, transitively, every module of a plug-in folder (``orderings/``,
 ``datasets/``, ``harness/backends/``) it imports — found by reading its ``import`` statements,
 so nobody keeps a list by hand. Core and harness modules are not followed (specs, the registry,
-the CLI do not shape numbers) except the ones that time and count, which every cell includes.
+the CLI do not shape numbers) except the ones that time and count, which every cell includes, and
+the core's ND tree module (``SHAPING_CORE_MODULES``).
 
 A plug-in's own files count byte for byte (any edit re-runs its cells); the modules it depends
 on count by their syntax tree, so that a comment or layout change in a shared module (the
@@ -23,6 +24,9 @@ from pathlib import Path
 
 #: Module names whose code is followed through imports: the plug-in folders.
 PLUGIN_PACKAGES = ("permbench.orderings", "permbench.datasets", "permbench.harness.backends")
+#: Core modules that shape the numbers of the plug-ins importing them (the ND tree layouts that
+#: patch, homa and cuDSS hand over), followed like a plug-in folder's modules.
+SHAPING_CORE_MODULES = ("permbench.core.ndtree",)
 
 #: Modules that time and count every cell (the harness's child, the core's case and graph, the
 #: phases of a numeric back-end, the symbolic analysis) and the one that gives a row its status.
@@ -39,7 +43,8 @@ def _origin(module: str) -> Path | None:
 
 
 def _followed(module: str) -> bool:
-    return any(module == p or module.startswith(p + ".") for p in PLUGIN_PACKAGES)
+    in_plugin_folder = any(module == p or module.startswith(p + ".") for p in PLUGIN_PACKAGES)
+    return in_plugin_folder or module in SHAPING_CORE_MODULES
 
 
 def _imports(path: Path, module: str) -> set[str]:

@@ -272,12 +272,14 @@ def cudss_explore(dataset: str, k: int, out: Optional[Path]) -> list[dict]:
     """One matrix handed to cuDSS every way (its own orderings with and without the multithreading
     layer; user permutations with and without an ND tree; its own permutation and tree read back),
     one JSON line per case; checks the USER_PERM convention (new -> old) with the inverse AMD order.
-    It reaches into the back-end's session (``_handle``, ``_Solve``) to read cuDSS's own tree back."""
+    It reaches into the back-end's session (``cudss_handle``, ``Session`` in harness/backends/_cudss_session.py) to read cuDSS's own tree back."""
     from .. import datasets
     from ..core.case import Ordering, inverse_perm, symmetric_graph
     from ..orderings.amd import amd_order
     from ..orderings.metis import Metis
-    from .backends.cudss import CuDSS, _handle, _Solve, derive_nd_tree
+    from ..core.ndtree import NDTree
+    from .backends._cudss_session import Session, cudss_handle, derive_nd_tree
+    from .backends.cudss import CuDSS
     from .backends.symbolic import symbolic_factor
 
     t0 = time.perf_counter()
@@ -293,7 +295,7 @@ def cudss_explore(dataset: str, k: int, out: Optional[Path]) -> list[dict]:
                "t_tree_s": ex.get("t_tree_s"), "t_analyze_s": result["t_analyze_s"], "t_factor_s": result["t_factor_s"],
                "t_refactor_median_s": result.get("t_refactor_median_s"), "t_solve_s": result["t_solve_s"],
                "backend_nnz_L": result["backend_nnz_L"], "nnz_L": nnz_L, "residual": result["residual"],
-               "tree": ex.get("tree_source"), "nd_levels": ex.get("nd_levels"),
+               "tree": ex.get("tree_source"), "nd_nlevels": ex.get("nd_nlevels"),
                "cudss_tree_nodes": ex.get("cudss_tree_nodes")}
         rows.append(row)
         console.print(escape(json.dumps(row, default=float)))
@@ -308,14 +310,14 @@ def cudss_explore(dataset: str, k: int, out: Optional[Path]) -> list[dict]:
             own_perm = perm
             console.print(f"  read-back perm: nnz_L={nnz:,}; its inverse: "
                           f"{symbolic_factor(graph, inverse_perm(perm)).nnz_L:,}")
-    handle, _ = _handle(True)
-    with _Solve(handle, case.A) as session:
+    handle, _ = cudss_handle(True)
+    with Session(handle, case.A) as session:
         session.analyze(None, None)
         own_tree = session.partition_tree()
     console.print(f"  cuDSS tree: {own_tree.shape[0]} nodes, sum {own_tree.sum():,}, last {own_tree[-3:].tolist()}")
     sym = symbolic_factor(graph, own_perm)
     for tree in ("off", "auto"):
-        ordering = Ordering(own_perm, etree=own_tree, extras={"etree_layout": "bfs"})
+        ordering = Ordering(own_perm, nd_tree=NDTree(own_tree, "reverse_bfs"))
         record(f"user perm = cuDSS's own, tree={tree} (cuDSS's own)",
                CuDSS(tree=tree, k=k).run(case, own_perm, ordering, sym), nnz_L=sym.nnz_L)
     record("user perm = cuDSS's own, tree=derive (from etree)",

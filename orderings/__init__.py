@@ -23,8 +23,8 @@ register = registry.register
 class OrderingBase(Plugin):
     """Base class of every ordering plug-in."""
 
-    #: True when the ordering returns a nested-dissection tree (``Ordering.etree``).
-    provides_etree = False
+    #: True when the ordering returns a nested-dissection tree (``Ordering.nd_tree``).
+    provides_nd_tree = False
     #: True for the solver's own ordering, computed inside the back-end (see ``native``).
     native = False
     #: False when the permutation can change from call to call with more than one thread

@@ -21,12 +21,12 @@ What was measured about the reference (homapy 0.1.0, on this project's 2-core CP
   invalid graph"), so :meth:`Homa.supports` refuses it instead of faking an identity.
 * With ``compute_etree`` the permutation lists the nodes of the ND tree in reverse breadth-first
   order (leaves first, root separator last) and the tree comes back as node sizes in that order,
-  2^(L+1) - 1 of them: exactly ``Ordering.etree``'s layout. Without it the same blocks come in
-  postorder and no tree is returned; nnz(L) is the same either way.
+  2^(L+1) - 1 of them: ``Ordering.nd_tree`` in the ``reverse_bfs`` layout (permbench/core/ndtree.py).
+  Without it the same blocks come in postorder and no tree is returned; nnz(L) is the same either way.
 * With more than one OpenMP thread and large enough graphs (90k vertices: yes, 10k: no) the
   default greedy patcher runs its parallel variant, which claims vertices racily: the permutation
   changes from run to run (nnz(L) on a 300x300 grid ranged over 9.6-11.4 M in 10 runs with 2
-  threads; identical with 1 thread). ``parallel_patcher`` in the extras says which one ran.
+  threads; identical with 1 thread). ``parallel_patcher`` in the stats says which one ran.
 * ``patch_method="lloyd"`` always runs on the GPU in this build (``use_gpu=False`` does not
   change it) and aborts the whole process without one: :meth:`Homa.supports` refuses it there.
 * Its bundled MKL (libmkl_rt, which its extension always loads) puts MKL's BLAS/LAPACK and Intel
@@ -37,7 +37,7 @@ What was measured about the reference (homapy 0.1.0, on this project's 2-core CP
   extensions with RTLD_NOW), so numeric back-ends must be imported before this ordering runs.
 * It logs at info level to stdout (spdlog, no switch to silence it); :func:`~permbench.core.native_io.c_stdout_captured`
   diverts that log for the duration of the call and the statistics it prints (patch count, levels,
-  separator size, its own stage times) become the ordering's extras.
+  separator size, its own stage times) become the ordering's stats.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..core.case import MatrixCase, Ordering
+from ..core.ndtree import NDTree
 from ..core.libversions import homapy_metis_version
 from ..core.native_io import c_stdout_captured
 from . import OrderingBase, register
@@ -221,7 +222,7 @@ def _openmp_threads(omp, threads: int):
         omp.omp_set_num_threads(before)
 
 
-#: extras key -> (pattern in the reference's log, conversion). Times are printed in ms.
+#: stats key -> (pattern in the reference's log, conversion). Times are printed in ms.
 _LOG_STATS = {
     "n_patches": (r"(?:patches=|-> )(\d+)(?: patches| time=)", int),
     "parallel_patcher": (r"use_parallel= (true|false)", lambda s: s == "true"),
@@ -263,7 +264,7 @@ class Homa(OrderingBase):
     version = "1"
     description = "the C++ reference of the patch ordering (homapy 0.1.0, Zarebavani et al. 2026)"
     requires = ("homapy",)
-    provides_etree = True
+    provides_nd_tree = True
     # Its greedy patcher claims vertices racily with more than one thread on large graphs.
     deterministic = False
     # The reference's options (homapy.Options) with its defaults, except compute_etree (see below).
@@ -329,11 +330,9 @@ class Homa(OrderingBase):
         options = self.options(homapy)
         with _openmp_threads(_openmp(homapy.__file__), threads) as threads, c_stdout_captured() as log:
             perm, etree = homapy.compute_ordering(graph, options)
-        extras = {"threads": threads, **parse_log(log[0])}
+        stats = {"threads": threads, **parse_log(log[0])}
         if not self.p["compute_etree"]:
-            return Ordering(np.asarray(perm, dtype=np.int64), None, extras)
-        etree = np.asarray(etree, dtype=np.int64)
-        etree_levels = int(etree.shape[0] + 1).bit_length() - 1  # 2^m - 1 nodes -> m levels
-        extras.update(etree_layout="bfs", etree_levels=etree_levels)
-        extras.setdefault("levels", etree_levels - 1)
-        return Ordering(np.asarray(perm, dtype=np.int64), etree, extras)
+            return Ordering(np.asarray(perm, dtype=np.int64), None, stats)
+        tree = NDTree(np.asarray(etree, dtype=np.int64), "reverse_bfs")
+        stats.setdefault("levels", tree.levels)
+        return Ordering(np.asarray(perm, dtype=np.int64), tree, stats)

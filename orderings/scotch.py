@@ -114,5 +114,4 @@ class Scotch(OrderingBase):
         bound.order(strat=self.strat(scotchpy), permtab=permtab, peritab=peritab)
         bound.exit()
         context.exit()
-        extras = {"threads": max(1, threads), "strategy": self.p["strategy"]}
-        return Ordering(peritab, None, extras)
+        return Ordering(peritab, stats={"threads": max(1, threads), "strategy": self.p["strategy"]})

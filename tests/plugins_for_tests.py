@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from permbench import datasets, orderings
 from permbench.harness import backends
 from permbench.core.case import Ordering
+from permbench.core.ndtree import NDTree
 
 MODULE = "plugins_for_tests"
 
@@ -71,6 +72,17 @@ class NotABijection(orderings.OrderingBase):
 
 
 @orderings.register
+class TreeTooSmall(orderings.OrderingBase):
+    """A valid permutation with an ND tree that leaves one vertex out."""
+
+    name = "test-bad-tree"
+
+    def compute(self, graph, *, coords=None, seed=0, threads=1):
+        n = graph.shape[0]
+        return Ordering(np.arange(n), nd_tree=NDTree(np.array([n - 1]), "postorder"))
+
+
+@orderings.register
 class Missing(orderings.OrderingBase):
     name = "test-missing"
     requires = ("no_such_module_anywhere",)
@@ -78,7 +90,7 @@ class Missing(orderings.OrderingBase):
 
 @orderings.register
 class Stamp(orderings.OrderingBase):
-    """Reversed order; its extras say which process computed it and when (to tell re-runs apart)."""
+    """Reversed order; its stats say which process computed it and when (to tell re-runs apart)."""
 
     name = "test-stamp"
     params = {"seconds": 0.0}
@@ -87,18 +99,18 @@ class Stamp(orderings.OrderingBase):
     def compute(self, graph, *, coords=None, seed=0, threads=1):
         time.sleep(self.p["seconds"])
         return Ordering(np.arange(graph.shape[0])[::-1].copy(),
-                        extras={"seed": seed, "pid": os.getpid(), "time_ns": time.time_ns()})
+                        stats={"seed": seed, "pid": os.getpid(), "time_ns": time.time_ns()})
 
 
 @orderings.register
 class Threads(orderings.OrderingBase):
-    """Natural order; its extras report the thread budget the harness handed it."""
+    """Natural order; its stats report the thread budget the harness handed it."""
 
     name = "test-threads"
     warmup = False
 
     def compute(self, graph, *, coords=None, seed=0, threads=1):
-        return Ordering(np.arange(graph.shape[0]), extras={"threads_given": threads})
+        return Ordering(np.arange(graph.shape[0]), stats={"threads_given": threads})
 
 
 @orderings.register
@@ -210,7 +222,7 @@ class DenseWithTree(DenseCholesky):
 
 
 DATASETS = [TinyGrid, BrokenDataset]
-ORDERINGS = [Exploding, NotABijection, Missing, Stamp, Crash, Sleep, Hog, Threads]
+ORDERINGS = [Exploding, NotABijection, TreeTooSmall, Missing, Stamp, Crash, Sleep, Hog, Threads]
 BACKENDS = [AbortingBackend, DenseCholesky, DenseWithTree]
 
 

@@ -14,11 +14,13 @@ import pytest
 import scipy.sparse as sp
 
 from permbench.harness.backends import NotSPD
+from permbench.harness.backends import _cudss_session as session
 from permbench.harness.backends import cudss as cudss_mod
-from permbench.harness.backends.cudss import (CuDSS, bfs_rank, derive_nd_tree, postorder_rank, to_cudss_layout,
-                                              tree_levels)
+from permbench.harness.backends.cudss import CuDSS
+from permbench.harness.backends._cudss_session import derive_nd_tree
 from permbench.harness.backends.symbolic import symbolic_factor
 from permbench.core.case import MatrixCase, Ordering, inverse_perm, symmetric_graph
+from permbench.core.ndtree import NDTree, levels_of, node_rank, relayout
 from permbench.core.specs import SpecError
 from permbench.orderings.amd import amd_order
 
@@ -36,22 +38,14 @@ def tri_grid(k: int, shift: float = 1.0) -> sp.csr_matrix:
     return (sp.diags(np.asarray(W.sum(axis=1)).ravel() + shift) - W).tocsr()
 
 
-def node_of_blocks(sizes: np.ndarray) -> np.ndarray:
-    """Tree node (children 2t+1, 2t+2) of each position of a perm laid out in cuDSS's order."""
-    levels = tree_levels(sizes)
-    node_at = np.empty(sizes.shape[0], dtype=np.int64)
-    node_at[bfs_rank(levels)] = np.arange(sizes.shape[0])
-    return np.repeat(node_at, sizes)
-
-
 def depth(t: np.ndarray) -> np.ndarray:
     return np.floor(np.log2(t + 1)).astype(np.int64)
 
 
-def is_nd_partition(graph: sp.csr_matrix, perm: np.ndarray, sizes: np.ndarray) -> bool:
+def is_nd_partition(graph: sp.csr_matrix, perm: np.ndarray, tree: NDTree) -> bool:
     """Every edge joins a node to itself or to one of its ancestors (no edge between siblings)."""
     node = np.empty(perm.shape[0], dtype=np.int64)
-    node[perm] = node_of_blocks(sizes)
+    node[perm] = tree.node_at_positions()
     coo = graph.tocoo()
     a, b = node[coo.row], node[coo.col]
     da, db = depth(a), depth(b)
@@ -67,27 +61,30 @@ def is_nd_partition(graph: sp.csr_matrix, perm: np.ndarray, sizes: np.ndarray) -
 # --------------------------------------------------------------------------------------------------
 
 
-def test_tree_levels_accepts_complete_trees_only():
-    assert tree_levels(np.zeros(1)) == 1
-    assert tree_levels(np.zeros(1023)) == 10
+def test_levels_count_dissection_levels_of_complete_trees_only():
+    assert levels_of(1) == 0 and levels_of(3) == 1 and levels_of(1023) == 9
+    assert NDTree(np.zeros(1023, dtype=np.int64), "reverse_bfs").levels == 9
     for bad in (0, 2, 1022, 1024):
-        with pytest.raises(ValueError, match="2\\^m - 1"):
-            tree_levels(np.zeros(bad))
+        with pytest.raises(ValueError, match=r"2\^\(levels\+1\) - 1"):
+            levels_of(bad)
+        with pytest.raises(ValueError, match=f"has {bad} nodes"):
+            NDTree(np.zeros(bad, dtype=np.int64), "postorder")
 
 
 def test_postorder_layout_moves_whole_blocks_to_reverse_bfs():
     # 3 nodes: postorder = left leaf (node 1), right leaf (node 2), root (node 0);
     # cuDSS order = node 2, node 1, node 0.
     perm = np.array([10, 11, 20, 21, 22, 0])
-    sizes = np.array([2, 3, 1])
-    new_perm, new_sizes = to_cudss_layout(perm, sizes, "postorder")
+    new_perm, tree = relayout(perm, NDTree(np.array([2, 3, 1]), "postorder"), "reverse_bfs")
     assert new_perm.tolist() == [20, 21, 22, 10, 11, 0]
-    assert new_sizes.tolist() == [3, 2, 1]
+    assert tree.sizes.tolist() == [3, 2, 1] and tree.layout == "reverse_bfs" and tree.levels == 1
+    back, post = relayout(new_perm, tree, "postorder")  # and back again
+    assert back.tolist() == perm.tolist() and post.sizes.tolist() == [2, 3, 1]
 
 
 def test_postorder_and_bfs_layouts_agree_on_a_random_tree(rng):
-    levels = 4
-    n_nodes = (1 << levels) - 1
+    levels = 3
+    n_nodes = (1 << (levels + 1)) - 1
     node_of = rng.integers(0, n_nodes, size=500)
     vertices = rng.permutation(500)
 
@@ -97,18 +94,23 @@ def test_postorder_and_bfs_layouts_agree_on_a_random_tree(rng):
         sizes[rank] = np.bincount(node_of, minlength=n_nodes)
         return vertices[order], sizes
 
-    post_perm, post_sizes = laid_out(postorder_rank(levels))
-    bfs_perm, bfs_sizes = laid_out(bfs_rank(levels))
-    got_perm, got_sizes = to_cudss_layout(post_perm, post_sizes, "postorder")
+    post_perm, post_sizes = laid_out(node_rank(levels, "postorder"))
+    bfs_perm, bfs_sizes = laid_out(node_rank(levels, "reverse_bfs"))
+    assert np.array_equal(NDTree.of_nodes(node_of, levels, "postorder").sizes, post_sizes)
+    got_perm, got = relayout(post_perm, NDTree(post_sizes, "postorder"), "reverse_bfs")
     assert np.array_equal(got_perm, bfs_perm)
-    assert np.array_equal(got_sizes, bfs_sizes)
+    assert np.array_equal(got.sizes, bfs_sizes)
 
 
 def test_layout_rejects_trees_that_do_not_match_the_permutation():
     with pytest.raises(ValueError, match="sum to 5, expected n=6"):
-        to_cudss_layout(np.arange(6), np.array([2, 2, 1]), "bfs")
+        relayout(np.arange(6), NDTree(np.array([2, 2, 1]), "reverse_bfs"), "postorder")
     with pytest.raises(ValueError, match="layout 'inorder'"):
-        to_cudss_layout(np.arange(5), np.array([2, 2, 1]), "inorder")
+        NDTree(np.array([2, 2, 1]), "inorder")
+    with pytest.raises(ValueError, match="non-negative integers"):
+        NDTree(np.array([2, -1, 1]), "postorder")
+    with pytest.raises(TypeError, match="Ordering.nd_tree must be"):
+        Ordering(np.arange(5), np.array([2, 2, 1]))  # the former `etree` array: name its layout
 
 
 @pytest.mark.parametrize("which", ["metis", "amd", "natural"])
@@ -124,12 +126,13 @@ def test_derived_tree_is_a_valid_nd_partition_with_unchanged_fill(which):
     else:
         perm = np.arange(A.shape[0])
     before = symbolic_factor(graph, perm)
-    new_perm, sizes = derive_nd_tree(graph, perm, levels=6, parent=before.parent)
-    assert sizes.shape == (63,) and sizes.sum() == A.shape[0]
+    new_perm, tree = derive_nd_tree(graph, perm, levels=5, parent=before.parent)
+    sizes = tree.sizes
+    assert tree.layout == "reverse_bfs" and sizes.shape == (63,) and sizes.sum() == A.shape[0]
     assert np.array_equal(np.sort(new_perm), np.arange(A.shape[0]))
     # A topological reordering of the elimination tree: exactly the same factor size.
     assert symbolic_factor(graph, new_perm).nnz_L == before.nnz_L
-    assert is_nd_partition(graph, new_perm, sizes)
+    assert is_nd_partition(graph, new_perm, tree)
     if which == "metis":  # nested dissection: a real tree, the root separator is one grid line or so
         assert (sizes > 0).sum() > 31 and 0 < sizes[-1] < 2 * 40
     if which == "natural":  # a band ordering's etree is a path: everything is the root's chain
@@ -141,14 +144,14 @@ def test_derived_tree_without_a_given_etree_and_on_disconnected_graphs():
     A = sp.block_diag([block, block, sp.identity(3)]).tocsr()  # two grids and 3 isolated vertices
     graph = symmetric_graph(A)
     perm = amd_order(graph)
-    new_perm, sizes = derive_nd_tree(graph, perm, levels=3)
-    assert sizes.sum() == A.shape[0]
-    assert sizes[-1] == 0  # the forest has several roots: no top separator is needed
-    assert is_nd_partition(graph, new_perm, sizes)
+    new_perm, tree = derive_nd_tree(graph, perm, levels=2)
+    assert tree.sizes.sum() == A.shape[0]
+    assert tree.sizes[-1] == 0  # the forest has several roots: no top separator is needed
+    assert is_nd_partition(graph, new_perm, tree)
     assert symbolic_factor(graph, new_perm).nnz_L == symbolic_factor(graph, perm).nnz_L
     empty = sp.csr_matrix((5, 5))
-    p, s = derive_nd_tree(empty, np.arange(5), levels=2)
-    assert sorted(p.tolist()) == list(range(5)) and s[-1] == 0 and s.sum() == 5
+    p, t = derive_nd_tree(empty, np.arange(5), levels=1)
+    assert sorted(p.tolist()) == list(range(5)) and t.sizes[-1] == 0 and t.sizes.sum() == 5
 
 
 def patch_ordering(graph, layout: str) -> Ordering:
@@ -163,8 +166,9 @@ def patch_ordering(graph, layout: str) -> Ordering:
 def test_patch_tree_in_either_layout_becomes_a_valid_cudss_tree(layout):
     graph = symmetric_graph(tri_grid(120))
     ordering = patch_ordering(graph, layout)
-    perm, sizes = to_cudss_layout(ordering.perm, ordering.etree, ordering.extras["etree_layout"])
-    assert is_nd_partition(graph, perm, sizes)
+    assert ordering.nd_tree.layout == {"postorder": "postorder", "bfs": "reverse_bfs"}[layout]
+    perm, tree = relayout(ordering.perm, ordering.nd_tree, "reverse_bfs")
+    assert is_nd_partition(graph, perm, tree)
     assert symbolic_factor(graph, perm).nnz_L == symbolic_factor(graph, ordering.perm).nnz_L
 
 
@@ -175,14 +179,14 @@ def test_patch_tree_in_either_layout_becomes_a_valid_cudss_tree(layout):
 
 @pytest.fixture
 def fresh_availability():
-    cudss_mod._availability.cache_clear()
+    session.availability.cache_clear()
     yield
-    cudss_mod._availability.cache_clear()
+    session.availability.cache_clear()
 
 
 def test_unavailable_without_nvmath(monkeypatch, fresh_availability):
-    real = cudss_mod.importlib.util.find_spec
-    monkeypatch.setattr(cudss_mod.importlib.util, "find_spec", lambda name: None if name == "nvmath" else real(name))
+    real = session.importlib.util.find_spec
+    monkeypatch.setattr(session.importlib.util, "find_spec", lambda name: None if name == "nvmath" else real(name))
     ok, reason = CuDSS.available()
     assert not ok and reason.startswith("nvmath-python not installed")
 
@@ -194,7 +198,7 @@ def test_unavailable_without_a_gpu(monkeypatch, fresh_availability):
     fake = types.ModuleType("cupy")
     fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=no_device))
     monkeypatch.setitem(sys.modules, "cupy", fake)
-    monkeypatch.setattr(cudss_mod.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(session.importlib.util, "find_spec", lambda name: object())
     ok, reason = CuDSS.available()
     assert not ok
     assert reason.startswith("no CUDA GPU:") and "no CUDA-capable device" in reason
@@ -212,28 +216,28 @@ def test_threading_layer_is_the_one_of_the_loaded_major(tmp_path, monkeypatch):
         folder.mkdir()
         (folder / f"libcudss.so.{major}").write_bytes(b"")
         (folder / f"libcudss_mtlayer_gomp.so.{major}").write_bytes(b"")
-    assert cudss_mod.find_threading_layer(1, str(v10 / "libcudss.so.1")) == str(v10 / "libcudss_mtlayer_gomp.so.1")
-    assert cudss_mod.find_threading_layer(0, str(v08 / "libcudss.so.0")) == str(v08 / "libcudss_mtlayer_gomp.so.0")
+    assert session.find_threading_layer(1, str(v10 / "libcudss.so.1")) == str(v10 / "libcudss_mtlayer_gomp.so.1")
+    assert session.find_threading_layer(0, str(v08 / "libcudss.so.0")) == str(v08 / "libcudss_mtlayer_gomp.so.0")
     with pytest.raises(RuntimeError, match=r"libcudss_mtlayer_gomp.so.1 not found next to .*cudss-0.8"):
-        cudss_mod.find_threading_layer(1, str(v08 / "libcudss.so.0"))
+        session.find_threading_layer(1, str(v08 / "libcudss.so.0"))
     # An explicit layer of the other major is refused, not handed to cuDSS.
     monkeypatch.setenv("CUDSS_THREADING_LIB", str(v08 / "libcudss_mtlayer_gomp.so.0"))
     with pytest.raises(RuntimeError, match=r"belongs to cuDSS 0.x, but cuDSS 1.x is loaded"):
-        cudss_mod.find_threading_layer(1, str(v10 / "libcudss.so.1"))
-    assert cudss_mod.soname_major("/x/libcudss.so.1") == 1 and cudss_mod.soname_major("libcudss.so") is None
+        session.find_threading_layer(1, str(v10 / "libcudss.so.1"))
+    assert session.soname_major("/x/libcudss.so.1") == 1 and session.soname_major("libcudss.so") is None
 
 
 def test_a_missing_cudss_library_file_makes_it_unavailable(monkeypatch, fresh_availability):
     monkeypatch.setenv("CUDSS_LIBRARY", "/nonexistent/libcudss.so.1")
-    cudss_mod.preload_cudss.cache_clear()
+    session.preload_cudss.cache_clear()
     fake = types.ModuleType("cupy")
     fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=lambda: 1))
     monkeypatch.setitem(sys.modules, "cupy", fake)
-    monkeypatch.setattr(cudss_mod.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(session.importlib.util, "find_spec", lambda name: object())
     try:
         ok, reason = CuDSS.available()
     finally:
-        cudss_mod.preload_cudss.cache_clear()
+        session.preload_cudss.cache_clear()
     assert not ok and "$CUDSS_LIBRARY=/nonexistent/libcudss.so.1 does not exist" in reason
 
 
@@ -249,11 +253,30 @@ def test_parameters_and_canonical_spec():
         CuDSS(reorder="metis")
     with pytest.raises(SpecError, match="tree='on' is not one of"):
         CuDSS(tree="on")
-    # The grammar reads `off` as false; the name must still round-trip.
+
+
+def test_spec_values_are_coerced_by_the_declared_parameters():
     from permbench.harness.backends import registry
 
+    # `off` is the choice "off" for `tree` (a string parameter) and false for `mt` (a boolean).
     parsed = registry.create("cudss[tree=off,k=10]")
     assert parsed.p["tree"] == "off" and parsed.spec.canonical() == "cudss[k=10,tree=off]"
+    for word, value in (("false", False), ("no", False), ("off", False), ("true", True), ("ON", True)):
+        assert registry.create(f"cudss[mt={word}]").p["mt"] is value
+    assert registry.create("cudss[mt=false]").spec.canonical() == "cudss[mt=false]"
+    assert registry.create("cudss[k=1e1]").p["k"] == 10
+    with pytest.raises(SpecError, match=r"cudss: tree='maybe' is not one of auto, derive, off"):
+        registry.create("cudss[tree=maybe]")
+    with pytest.raises(SpecError, match=r"cudss: mt='maybe' is not a boolean \(true/yes/on or false/no/off\)"):
+        registry.create("cudss[mt=maybe]")
+    with pytest.raises(SpecError, match=r"cudss: k='2.5' is not an integer"):
+        registry.create("cudss[k=2.5]")
+
+
+def test_the_session_module_is_no_plugin():
+    from permbench.harness.backends import registry
+
+    assert "cudss" in registry.modules() and "_cudss_session" not in registry.modules()
 
 
 def test_reorder_choice_refuses_a_user_permutation():
@@ -293,7 +316,7 @@ def test_native_orderings_solve_and_report_their_permutation(reorder, mt):
     if mt:
         from nvmath.bindings import cudss
 
-        assert out["extras"]["mt_layer"].endswith(f"{cudss_mod.MT_LAYER_STEM}.{cudss.get_property(0)}")
+        assert out["extras"]["mt_layer"].endswith(f"{session.MT_LAYER_STEM}.{cudss.get_property(0)}")
     else:
         assert out["extras"]["mt_layer"] is None
 
@@ -321,14 +344,14 @@ def test_cudss_own_tree_read_back_reproduces_its_factor():
     native = CuDSS().run(case_of(A), None, None, None)
     perm = native["perm"]
     # Read the tree the same way the back-end does, from a fresh native analysis.
-    handle, _ = cudss_mod._handle(True)
-    with cudss_mod._Solve(handle, A) as s:
+    handle, _ = session.cudss_handle(True)
+    with session.Session(handle, A) as s:
         s.analyze(None, None)
-        tree = s.partition_tree()
+        tree = NDTree(s.partition_tree(), "reverse_bfs")
         assert np.array_equal(s.reorder_perm(), perm)
-    assert tree.sum() == A.shape[0] and tree_levels(tree) >= 2
+    assert tree.sizes.sum() == A.shape[0] and tree.levels >= 1
     assert is_nd_partition(graph, perm, tree)
-    ordering = Ordering(perm, etree=tree, extras={"etree_layout": "bfs"})
+    ordering = Ordering(perm, nd_tree=tree)
     with_tree = CuDSS().run(case_of(A), perm, ordering, symbolic_factor(graph, perm))
     assert with_tree["residual"] <= 1e-10
     assert with_tree["extras"]["tree_source"] == "ordering"
@@ -346,7 +369,7 @@ def test_derived_tree_for_metis_solves():
     sym = symbolic_factor(graph, perm)
     out = CuDSS(tree="derive").run(case_of(A), perm, Ordering(perm), sym)
     assert out["residual"] <= 1e-10
-    assert out["extras"]["tree_source"] == "etree" and out["extras"]["nd_levels"] == 10
+    assert out["extras"]["tree_source"] == "etree" and out["extras"]["nd_nlevels"] == 10  # 9 levels + 1
     assert sym.nnz_L <= out["backend_nnz_L"] <= 1.5 * sym.nnz_L
 
 
@@ -356,9 +379,9 @@ def test_refactorization_uses_the_new_values():
     A = tri_grid(50)
     B = A.copy()
     B.setdiag(A.diagonal() * 3.0)
-    handle, _ = cudss_mod._handle(True)
+    handle, _ = session.cudss_handle(True)
     b = np.random.default_rng(1).standard_normal(A.shape[0])
-    with cudss_mod._Solve(handle, A) as s:
+    with session.Session(handle, A) as s:
         s.analyze(None, None)
         s.factorize(A)
         s.factorize(B)  # REFACTORIZATION
@@ -387,5 +410,5 @@ def test_patch_tree_goes_to_cudss():
     with_tree = CuDSS().run(case_of(A), ordering.perm, ordering, sym)
     assert with_tree["residual"] <= 1e-10
     assert with_tree["extras"]["tree_source"] == "ordering"
-    assert with_tree["extras"]["nd_levels"] == tree_levels(ordering.etree)
+    assert with_tree["extras"]["nd_nlevels"] == ordering.nd_tree.levels + 1  # cuDSS counts node levels
     assert sym.nnz_L <= with_tree["backend_nnz_L"] <= 1.5 * sym.nnz_L

@@ -281,7 +281,7 @@ def test_delaunay_points_are_in_the_disk_and_all_used():
         ("grid[n=100,upsample=9]", "upsample=9"),
         ("grid[n=100,matrix=graph,mass=lumped]", "matrix=cotan only"),
         ("grid[n=100,matrix=dense]", "not one of"),
-        ("grid[n=lots]", "not a valid int"),
+        ("grid[n=lots]", "grid: n='lots' is not an integer"),
         ("torus[n=100,seed=1]", "unknown parameter"),
     ],
 )

@@ -169,11 +169,12 @@ def test_valid_perm_and_nd_tree_on_grid(reference, grid60):
     n = grid60.shape[0]
     result = orderings.create("homa").compute(grid60)
     validate_perm(result.perm, n, "homa")
-    tree = result.etree
-    assert tree is not None and tree.sum() == n and (tree >= 0).all()
-    m = result.extras["etree_levels"]
-    assert tree.shape[0] == 2**m - 1 and m >= 3  # 3600 vertices / 512 -> 8 patches -> 3 bisection levels
-    assert result.extras["levels"] == m - 1 and result.extras["etree_layout"] == "bfs"
+    assert result.nd_tree is not None and result.nd_tree.layout == "reverse_bfs"
+    tree = result.nd_tree.sizes
+    assert tree.sum() == n and (tree >= 0).all()
+    levels = result.nd_tree.levels
+    assert tree.shape[0] == 2 ** (levels + 1) - 1 and levels >= 3  # 3600 vertices / 512 -> 8 patches -> 3 levels
+    assert result.stats["levels"] == levels
     assert nd_violations(grid60, result.perm, tree) == 0
     assert tree[-1] > 0  # the root separator comes last
 
@@ -189,8 +190,8 @@ def test_permutation_is_new_to_old(reference, grid60):
 def test_parameters_reach_the_reference(reference, grid60):
     base = orderings.create("homa").compute(grid60, threads=1)
     small = orderings.create("homa[patch_size=128]").compute(grid60, threads=1)
-    assert small.extras["n_patches"] > base.extras["n_patches"]
-    assert small.extras["levels"] > base.extras["levels"]
+    assert small.stats["n_patches"] > base.stats["n_patches"]
+    assert small.stats["levels"] > base.stats["levels"]
 
     identity_blocks = orderings.create("homa[local_method=none]").compute(grid60, threads=1)
     assert symbolic_factor(grid60, identity_blocks.perm).nnz_L > symbolic_factor(grid60, base.perm).nnz_L
@@ -199,7 +200,7 @@ def test_parameters_reach_the_reference(reference, grid60):
     assert not np.array_equal(direct.perm, base.perm)
 
     no_tree = orderings.create("homa[compute_etree=false]").compute(grid60, threads=1)
-    assert no_tree.etree is None and "etree_layout" not in no_tree.extras
+    assert no_tree.nd_tree is None
     # Same blocks in postorder instead of reverse-BFS order: a different perm, the same fill.
     assert not np.array_equal(no_tree.perm, base.perm)
     assert symbolic_factor(grid60, no_tree.perm).nnz_L == symbolic_factor(grid60, base.perm).nnz_L
@@ -212,9 +213,9 @@ def test_threads_are_set_for_the_call_and_restored(reference, grid60):
     before = omp.omp_get_max_threads()
     target = 1 if before != 1 else 2
     result = orderings.create("homa").compute(grid60, threads=target)
-    assert result.extras["threads"] == target
+    assert result.stats["threads"] == target
     assert omp.omp_get_max_threads() == before
-    assert orderings.create("homa").compute(grid60).extras["threads"] == 1  # the default budget
+    assert orderings.create("homa").compute(grid60).stats["threads"] == 1  # the default budget
 
 
 def test_one_thread_is_deterministic(reference):
@@ -222,8 +223,8 @@ def test_one_thread_is_deterministic(reference):
     graph = tri_grid_graph(300)
     first = orderings.create("homa").compute(graph, threads=1)
     second = orderings.create("homa").compute(graph, threads=1)
-    assert first.extras["parallel_patcher"] is False
-    assert np.array_equal(first.perm, second.perm) and np.array_equal(first.etree, second.etree)
+    assert first.stats["parallel_patcher"] is False
+    assert np.array_equal(first.perm, second.perm) and np.array_equal(first.nd_tree.sizes, second.nd_tree.sizes)
 
 
 def test_log_is_captured_not_printed(reference, grid60, capfd):
@@ -232,7 +233,7 @@ def test_log_is_captured_not_printed(reference, grid60, capfd):
     print("after", flush=True)
     out = capfd.readouterr().out
     assert out == "before\nafter\n"
-    assert result.extras["n_patches"] >= 8 and result.extras["separator_vertices"] > 0
+    assert result.stats["n_patches"] >= 8 and result.stats["separator_vertices"] > 0
 
 
 def test_graph_without_edges_raises(reference):
@@ -243,7 +244,7 @@ def test_graph_without_edges_raises(reference):
 def test_small_graph_is_one_leaf(reference):
     graph = tri_grid_graph(10)  # 100 vertices < patch_size: one patch, no dissection
     result = orderings.create("homa").compute(graph)
-    assert result.etree.tolist() == [100] and result.extras["levels"] == 0
+    assert result.nd_tree.sizes.tolist() == [100] and result.stats["levels"] == 0
     validate_perm(result.perm, 100)
 
 
@@ -257,6 +258,6 @@ def test_disconnected_mesh_from_shared_data(reference, shared_data_dir):
     result = orderings.create("homa").compute(graph)
     n = graph.shape[0]
     validate_perm(result.perm, n, "homa")
-    assert result.etree.sum() == n
-    assert nd_violations(graph, result.perm, result.etree) == 0
+    assert result.nd_tree.sizes.sum() == n
+    assert nd_violations(graph, result.perm, result.nd_tree.sizes) == 0
     assert symbolic_factor(graph, result.perm).nnz_L < symbolic_factor(graph, inverse_perm(result.perm)).nnz_L

@@ -23,11 +23,12 @@ from permbench.orderings.patch.patcher import bfs_patches, lloyd_patches, spatia
 
 
 def node_of_vertex(ordering, n: int, layout: str) -> np.ndarray:
-    """Tree node of every vertex, read back from the permutation and the etree alone."""
-    levels = ordering.extras["levels"]
+    """Tree node of every vertex, read back from the permutation and the ND tree alone."""
+    levels = ordering.stats["levels"]
     rank = node_rank(levels, layout)
     node_at_rank = np.argsort(rank)
-    node_of_position = np.repeat(node_at_rank, ordering.etree)
+    node_of_position = np.repeat(node_at_rank, ordering.nd_tree.sizes)
+    np.testing.assert_array_equal(node_of_position, ordering.nd_tree.node_at_positions())
     node = np.empty(n, dtype=np.int64)
     node[ordering.perm] = node_of_position
     return node
@@ -38,15 +39,16 @@ def depth(t: np.ndarray) -> np.ndarray:
 
 
 def assert_nested_dissection(graph: sp.csr_matrix, ordering, layout: str = "postorder") -> None:
-    """Valid perm, etree of the right length summing to n, and the separator property: every
+    """Valid perm, ND tree of the right length summing to n, and the separator property: every
     edge joins a node to itself or to an ancestor (never the left and right subtrees of a node)."""
     n = graph.shape[0]
     validate_perm(ordering.perm, n)
-    levels = ordering.extras["levels"]
-    assert ordering.etree is not None
-    assert ordering.etree.shape == ((1 << (levels + 1)) - 1,)
-    assert int(ordering.etree.sum()) == n
-    assert ordering.extras["etree_levels"] == levels + 1
+    levels = ordering.stats["levels"]
+    assert ordering.nd_tree is not None
+    assert ordering.nd_tree.sizes.shape == ((1 << (levels + 1)) - 1,)
+    assert int(ordering.nd_tree.sizes.sum()) == n
+    assert ordering.nd_tree.levels == levels  # one convention: levels of dissection (core/ndtree.py)
+    assert ordering.nd_tree.layout == {"postorder": "postorder", "bfs": "reverse_bfs"}[layout]
     node = node_of_vertex(ordering, n, layout)
     coo = sp.triu(graph, k=1).tocoo()
     a, b = node[coo.row], node[coo.col]
@@ -79,7 +81,7 @@ def test_every_generator_gives_a_nested_dissection(dataset):
                  "patch[patch_size=64,layout=bfs,leaf_size=64]"):
         ordering = create(spec).compute(graph, coords=case.coords, seed=0)
         assert_nested_dissection(graph, ordering, "bfs" if "bfs" in spec else "postorder")
-        assert ordering.extras["levels"] >= 2, spec  # these graphs are big enough to be dissected
+        assert ordering.stats["levels"] >= 2, spec  # these graphs are big enough to be dissected
 
 
 @pytest.mark.parametrize("option", [
@@ -100,10 +102,10 @@ def test_every_option_gives_a_nested_dissection(option):
 def test_reverse_bfs_layout_puts_leaves_first_and_the_root_separator_last():
     graph = grid_graph(60)
     ordering = Patch(patch_size=64, layout="bfs", nd_levels=3, leaf_size=64).compute(graph)
-    levels = ordering.extras["levels"]
+    levels = ordering.stats["levels"]
     assert levels == 3
     # Reverse breadth-first: node ids descending, so the 8 leaves come first, the root last.
-    sizes = ordering.etree
+    sizes = ordering.nd_tree.sizes
     root = ordering.perm[len(ordering.perm) - sizes[-1]:]
     rest = np.setdiff1d(np.arange(graph.shape[0]), root)
     n_parts, _ = sp.csgraph.connected_components(graph[rest][:, rest])
@@ -117,7 +119,7 @@ def test_both_layouts_order_the_same_blocks_with_the_same_fill():
     bfs = Patch(patch_size=64, local="amd", layout="bfs").compute(graph)
     assert_nested_dissection(graph, post, "postorder")
     assert_nested_dissection(graph, bfs, "bfs")
-    assert sorted(post.etree.tolist()) == sorted(bfs.etree.tolist())
+    assert sorted(post.nd_tree.sizes.tolist()) == sorted(bfs.nd_tree.sizes.tolist())
     assert nnz_L(graph, post.perm) == nnz_L(graph, bfs.perm)
 
 
@@ -127,20 +129,20 @@ def test_same_seed_same_output_and_other_seeds_stay_valid():
     first = Patch(patch_size=64, trials=2, refine=2).compute(graph, seed=3)
     again = Patch(patch_size=64, trials=2, refine=2).compute(graph, seed=3)
     np.testing.assert_array_equal(first.perm, again.perm)
-    np.testing.assert_array_equal(first.etree, again.etree)
+    np.testing.assert_array_equal(first.nd_tree.sizes, again.nd_tree.sizes)
     assert_nested_dissection(graph, Patch(patch_size=64).compute(graph, seed=11))
 
 
 def test_phase_times_and_statistics_are_plain_json():
     graph = grid_graph(70)
-    extras = Patch(patch_size=64, refine=2).compute(graph).extras
-    json.dumps(extras)  # plain values only
+    stats = Patch(patch_size=64, refine=2).compute(graph).stats
+    json.dumps(stats)  # plain values only
     for phase in ("t_patch_s", "t_quotient_s", "t_decompose_s", "t_local_s", "t_assemble_s"):
-        assert extras[phase] >= 0.0
-    levels = extras["levels"]
-    assert len(extras["separator_sizes_per_level"]) == levels
-    assert sum(extras["separator_sizes_per_level"]) == extras["separator_vertices"]
-    assert extras["n_patches"] >= 70 * 70 // 64
+        assert stats[phase] >= 0.0
+    levels = stats["levels"]
+    assert len(stats["separator_sizes_per_level"]) == levels
+    assert sum(stats["separator_sizes_per_level"]) == stats["separator_vertices"]
+    assert stats["n_patches"] >= 70 * 70 // 64
 
 
 # ------------------------------------------------------------------ edge cases
@@ -150,7 +152,7 @@ def test_graph_without_edges_gets_the_identity():
     graph = symmetric_graph(sp.identity(50, format="csr"))
     ordering = Patch().compute(graph)
     np.testing.assert_array_equal(ordering.perm, np.arange(50))
-    np.testing.assert_array_equal(ordering.etree, [50])
+    np.testing.assert_array_equal(ordering.nd_tree.sizes, [50])
 
 
 @pytest.mark.parametrize("n", [1, 2])
@@ -158,14 +160,14 @@ def test_one_and_two_vertices(n):
     A = sp.csr_matrix(np.ones((n, n)))
     ordering = Patch().compute(symmetric_graph(A))
     assert sorted(ordering.perm.tolist()) == list(range(n))
-    assert ordering.etree.sum() == n
+    assert ordering.nd_tree.sizes.sum() == n
 
 
 def test_graph_not_larger_than_a_patch_is_one_leaf():
     graph = grid_graph(20)  # 400 vertices <= 512
     ordering = Patch(patch_size=512).compute(graph)
-    assert ordering.extras["levels"] == 0
-    np.testing.assert_array_equal(ordering.etree, [400])
+    assert ordering.stats["levels"] == 0
+    np.testing.assert_array_equal(ordering.nd_tree.sizes, [400])
     validate_perm(ordering.perm, 400)
 
 
@@ -324,7 +326,7 @@ def test_presets_and_canonical_specs():
         create("patch[local=colamd]")
     with pytest.raises(SpecError):
         create("patch[preset=turbo]")
-    assert Patch.provides_etree
+    assert Patch.provides_nd_tree
 
 
 # ------------------------------------------------------------------ real data
@@ -379,9 +381,9 @@ def test_same_permutation_for_any_thread_count(spec, small_subtrees):
         ordering = create(spec)
         runs = [ordering.compute(graph, coords=coords, seed=2, threads=t) for t in (1, 2, 4)]
         for threads, run in zip((1, 2, 4), runs):
-            assert run.extras["threads_used"] == threads
+            assert run.stats["threads_used"] == threads
             np.testing.assert_array_equal(run.perm, runs[0].perm, err_msg=f"{spec} on {name}, {threads} threads")
-            np.testing.assert_array_equal(run.etree, runs[0].etree)
+            np.testing.assert_array_equal(run.nd_tree.sizes, runs[0].nd_tree.sizes)
         assert_nested_dissection(graph, runs[0])
 
 
@@ -413,9 +415,9 @@ def test_camd_subtrees_keeps_the_tree_and_the_fill_of_one_camd_call(split, small
     graph = grid_graph(100)
     whole = Patch(leaf_size=64, local="camd").compute(graph)
     ordering = Patch(leaf_size=64, local_split=split).compute(graph, threads=2)
-    assert ordering.extras["levels"] >= 6
+    assert ordering.stats["levels"] >= 6
     assert_nested_dissection(graph, ordering)
-    np.testing.assert_array_equal(ordering.etree, whole.etree)  # same tree, other local orders
+    np.testing.assert_array_equal(ordering.nd_tree.sizes, whole.nd_tree.sizes)  # same tree, other local orders
     # Inside a subtree, CAMD with the halo sees what the whole-graph call sees there; the
     # separators above the split are ordered on their own subgraph: fill stays within 3 %.
     assert nnz_L(graph, ordering.perm) <= 1.03 * nnz_L(graph, whole.perm)
@@ -464,7 +466,7 @@ def test_tree_depth_adapts_to_the_size_and_density_of_the_graph():
     assert tree_levels(16000, 9, 1_000_000, 1024) == 9  # capped by nd_levels
     assert tree_levels(400, 0, 25_000, 1024) == 0
     small, big = grid_graph(40), grid_graph(200)
-    assert Patch().compute(small).extras["levels"] < Patch().compute(big).extras["levels"]
+    assert Patch().compute(small).stats["levels"] < Patch().compute(big).stats["levels"]
     tet = symmetric_graph(load("tetgrid[n=27000]").A)
     # A tetrahedral grid (~13 neighbours) gets a smaller leaf target than a triangle mesh.
-    assert Patch().compute(tet).extras["leaf_size_target"] < Patch().compute(big).extras["leaf_size_target"]
+    assert Patch().compute(tet).stats["leaf_size_target"] < Patch().compute(big).stats["leaf_size_target"]

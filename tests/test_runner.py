@@ -39,12 +39,15 @@ def test_rows_per_cell_and_repeat(plugins, tmp_path):
 
 def test_failures_cost_only_their_cell(plugins, tmp_path):
     _, frame = run(tmp_path, plugins, datasets=["test-tinygrid", "test-broken"],
-                   orderings=["amd", "test-exploding", "test-duplicate", "test-missing"], backends=["symbolic"], jobs=2)
+                   orderings=["amd", "test-exploding", "test-duplicate", "test-bad-tree", "test-missing"],
+                   backends=["symbolic"], jobs=2)
     status = {(r.dataset, r.ordering): (r.status, r.reason) for r in frame.itertuples()}
     assert status[("test-tinygrid", "amd")][0] == "ok"
     assert status[("test-tinygrid", "test-exploding")][0] == "error"
     assert "kaboom" in status[("test-tinygrid", "test-exploding")][1]
     assert "not a bijection" in status[("test-tinygrid", "test-duplicate")][1]
+    assert status[("test-tinygrid", "test-bad-tree")][0] == "error"
+    assert "ND tree: node sizes sum to 143, expected n=144" in status[("test-tinygrid", "test-bad-tree")][1]
     assert status[("test-tinygrid", "test-missing")][0] == "unavailable"
     assert "no_such_module_anywhere" in status[("test-tinygrid", "test-missing")][1]
     for o in ("amd", "test-exploding"):

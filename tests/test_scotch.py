@@ -91,7 +91,7 @@ def test_every_generator_gives_a_valid_permutation(scotchpy_present, dataset):
     for strategy in scotch.STRATEGY_FLAGS:
         ordering = create(f"scotch[strategy={strategy}]").compute(graph, threads=2)
         validate_perm(ordering.perm, graph.shape[0])
-        assert ordering.extras == {"threads": 2, "strategy": strategy}
+        assert ordering.stats == {"threads": 2, "strategy": strategy}
 
 
 def test_same_seed_and_threads_give_the_same_permutation(scotchpy_present):

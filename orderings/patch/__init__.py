@@ -11,7 +11,7 @@ file per step:
 * :mod:`.decompose`, :mod:`.separators`, :mod:`.matching`, :mod:`.refine`, :mod:`.band`,
   :mod:`.metis_sep` — step 2, the tree, level by level;
 * :mod:`.local`, :mod:`.camd`, :mod:`.blocks` — step 3, orderings inside the tree nodes;
-* :mod:`.assembly` — step 4, the postorder / reverse-BFS layouts and the etree;
+* :mod:`.assembly` — step 4, the postorder / reverse-BFS layouts and the ND tree (``Ordering.nd_tree``);
 * :mod:`.pipeline` — :func:`patch_order`, all of it timed phase by phase.
 
 Threads. ``compute(..., threads=N)`` runs the independent work of the tree on N threads: the
@@ -23,7 +23,7 @@ calls running at once each use their own instance of the library (METIS draws fr
 ``rand()``; see :mod:`.metis_sep`), so the permutation for a given seed is the same for every N.
 No numba ``prange`` is used, so numba's threading layer (tbb / omp / workqueue) plays no part.
 Patch growth, the quotient graph and the per-level bookkeeping stay serial (a few percent of the
-time). ``extras`` has ``threads_used`` and the phase times ``t_patch_s``, ``t_quotient_s``,
+time). ``Ordering.stats`` has ``threads_used`` and the phase times ``t_patch_s``, ``t_quotient_s``,
 ``t_decompose_s``, ``t_local_s``, ``t_assemble_s``.
 
 Adaptive rule (no fixed cost on small inputs), from n and the mean degree d = nnz(graph) / n:
@@ -83,7 +83,7 @@ class Patch(OrderingBase):
     version = "1"
     description = "patch-based nested dissection: METIS on a quotient graph of patches, CAMD per subtree, parallel"
     requires = ("pymetis", "numba")
-    provides_etree = True
+    provides_nd_tree = True
     params = {
         "preset": "default",
         "patch_size": 64,  # vertices per patch (at most, for bfs)

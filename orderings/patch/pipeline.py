@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from ...core.case import Ordering
 from . import local as local_orderings
-from .assembly import LAYOUTS, etree_sizes, group_by_node, node_rank
+from .assembly import LAYOUTS, group_by_node, nd_tree, node_rank
 from .band import patch_radius
 from .decompose import decompose, tree_levels
 from .patcher import bfs_patches, lloyd_patches, metis_patches, spatial_patches
@@ -105,9 +105,9 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
     ``threads``: the thread budget (METIS and CAMD calls of independent tree nodes run on it; the
     result is the same for every value).
 
-    Returns the permutation (new -> old), the node sizes of the ND tree in the layout's order
-    (``etree``, length 2^(L+1) - 1, summing to n) and, in ``extras``, the per-phase times
-    (``t_*_s``) and the tree statistics.
+    Returns the permutation (new -> old), the ND tree (``nd_tree``: 2^(L+1) - 1 node sizes in the
+    layout's order, summing to n) and, in ``stats``, the per-phase times (``t_*_s``) and the tree
+    statistics (``levels`` is L).
     """
     for name, value, allowed in (("patcher", patcher, PATCHERS), ("separator", separator, SEPARATORS),
                                  ("bisection", bisection, tuple(BISECTIONS)),
@@ -121,7 +121,7 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
     with _thread_pool(threads) as pool_map:
         ordering = _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separator, bisection, trials, band,
                                 band_levels, refine, local, local_split, amd_threshold, layout, seed, pool_map)
-    ordering.extras["threads_used"] = int(threads)
+    ordering.stats["threads_used"] = int(threads)
     return ordering
 
 
@@ -134,9 +134,8 @@ def _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separ
     t0 = clock()
     if graph.nnz == 0:
         # No off-diagonal entries: nothing to reduce; the identity is optimal.
-        extras = {**times, "n_patches": n, "levels": 0, "etree_levels": 1, "etree_layout": layout,
-                  "separator_sizes_per_level": [], "separator_vertices": 0}
-        return Ordering(np.arange(n, dtype=np.int64), np.array([n], dtype=np.int64), extras)
+        extras = {**times, "n_patches": n, "levels": 0, "separator_sizes_per_level": [], "separator_vertices": 0}
+        return Ordering(np.arange(n, dtype=np.int64), nd_tree(np.zeros(n, dtype=np.int64), 0, layout), extras)
 
     patch_of, n_patches = _patches(graph, coords, patcher, patch_size, seed)
     t1 = clock()
@@ -176,7 +175,7 @@ def _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separ
     times["t_local_s"] = t4 - t3
     # CAMD's sets already come out in layout order; every other method needs the regrouping.
     perm = sequence if local == "camd" else group_by_node(sequence, node_of, rank)
-    etree = etree_sizes(node_of, levels, layout)
+    tree = nd_tree(node_of, levels, layout)
     times["t_assemble_s"] = clock() - t4
 
     sizes = np.bincount(node_of, minlength=rank.shape[0])
@@ -187,12 +186,10 @@ def _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separ
         "n_patches": int(n_patches),
         "patch_size_max": int(np.bincount(patch_of).max()),
         "levels": int(levels),
-        "etree_levels": int(levels + 1),
-        "etree_layout": layout,
         "separator_vertices": int(sizes[:first_leaf].sum()),
         "leaf_size_min": int(leaves.min()),
         "leaf_size_max": int(leaves.max()),
         "empty_nodes": int((sizes == 0).sum()),
         **stats,
     }
-    return Ordering(perm, etree, extras)
+    return Ordering(perm, tree, extras)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from .ndtree import NDTree
+
 
 class InputError(ValueError):
     """Bad input data: the message names the source and what was expected."""
@@ -43,18 +45,29 @@ class MatrixCase:
         return max(1, self.n // len(self.coords))
 
 
+#: An ordering's own statistics (patch counts, phase times, thread counts): JSON values.
+StatValue = int | float | str | bool | list | None
+
+
 @dataclass
 class Ordering:
-    """What an ordering computes: the permutation, optionally an ND tree, and its own statistics.
+    """What an ordering computes: the permutation, optionally its ND tree, and its own statistics.
 
-    ``etree``: node sizes of a nested-dissection tree in reverse breadth-first order (all leaves
-    first, the root separator last), the layout cuDSS's ``USER_ND_PARTITION_TREE`` expects; the
-    permutation must list the nodes' vertices in that same order.
+    ``perm``: new -> old (module docstring). ``nd_tree``: when the ordering is a nested dissection
+    that knows its tree, the node sizes and their layout (core/ndtree.py: the convention for levels
+    and layouts); ``perm`` then lists the nodes' vertices block after block in that layout.
+    Back-ends that take a tree (cuDSS) read it here. ``stats``: the ordering's own numbers, stored
+    in the row's ``ordering_extras`` column for people and reports; never read by a back-end.
     """
 
     perm: np.ndarray
-    etree: np.ndarray | None = None
-    extras: dict = field(default_factory=dict)
+    nd_tree: NDTree | None = None
+    stats: dict[str, StatValue] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.nd_tree is not None and not isinstance(self.nd_tree, NDTree):
+            raise TypeError(f"Ordering.nd_tree must be a permbench.core.ndtree.NDTree (node sizes and their "
+                            f"layout) or None, got {type(self.nd_tree).__name__}")
 
 
 #: Relative tolerance of value symmetry: |a_ij − a_ji| ≤ SYMMETRY_RTOL · max|a|.

@@ -2,7 +2,9 @@
 
 A plug-in is one small class in one file (benchopt's lesson): it declares its ``name``, a
 ``version`` that changes whenever its results would, its parameters with defaults (``params``) and,
-optionally, the allowed values (``choices``), and the modules it needs (``requires``). Whether it
+optionally, the allowed values (``choices``), and the modules it needs (``requires``).
+A spec's values arrive as text (core/specs.py); each becomes the type of its parameter's default
+here (``coerce``), then is checked against ``choices``. Whether it
 can run is data, ``available() -> (ok, reason)``, never an exception, so an unavailable plug-in
 shows up in the results with its reason.
 """
@@ -40,7 +42,7 @@ class Plugin:
         for key, default in self.params.items():
             value = params.get(key, default)
             if value is not None and default is not None and not isinstance(value, type(default)):
-                value = _coerce(self.name, key, value, default)
+                value = coerce(self.name, key, value, default)
             allowed = self.choices.get(key)
             if allowed is not None and value not in allowed:
                 raise SpecError(f"{self.name}: {key}={value!r} is not one of {', '.join(map(str, allowed))}")
@@ -80,17 +82,35 @@ class Plugin:
         return {}
 
 
-def _coerce(plugin: str, key: str, value, default):
+#: How a boolean parameter may be written in a spec (any case).
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "on"), ("false", "no", "off")
+
+
+def coerce(plugin: str, key: str, value, default):
+    """``value`` (a spec's text, or a Python value) as the type of the parameter's ``default``.
+
+    Booleans: true/yes/on, false/no/off. Integers: ``3``, ``1e6`` (an integral float), never a
+    fraction. Floats: any number. Raises SpecError naming the parameter and what it accepts.
+    """
+    kind = type(default)
     try:
-        if isinstance(default, bool):
-            if isinstance(value, str) and value.lower() in ("true", "false"):
-                return value.lower() == "true"
+        if kind is bool:
+            word = value.strip().lower() if isinstance(value, str) else None
+            if word in TRUE_WORDS or word in FALSE_WORDS:
+                return word in TRUE_WORDS
             raise ValueError
-        return type(default)(value)
-    except (TypeError, ValueError):
-        raise SpecError(
-            f"{plugin}: {key}={value!r} is not a valid {type(default).__name__}"
-        ) from None
+        if kind is int and isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+            return int(value)
+        if kind is int and not isinstance(value, int):
+            number = float(value)
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        return kind(value)
+    except (TypeError, ValueError, OverflowError):
+        accepted = {bool: f"a boolean ({'/'.join(TRUE_WORDS)} or {'/'.join(FALSE_WORDS)})",
+                    int: "an integer", float: "a number"}.get(kind, f"a {kind.__name__}")
+        raise SpecError(f"{plugin}: {key}={value!r} is not {accepted}") from None
 
 
 class Registry:

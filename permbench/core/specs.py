@@ -3,7 +3,11 @@
 Examples: ``grid[n=1000000]``, ``patch[patch_size=256]``, ``cholmod[k=10]``, ``file:mesh.obj``,
 ``ss:HB/bcsstk14``, ``mesh:ogre[upsample=3]``. A ``prefix:target`` name keeps the part after the
 colon as the spec's ``target``. A value written ``a|b|c`` expands into one spec per value (a grid).
-The canonical text (sorted keys) is what result rows store and what cell ids hash.
+Values stay the text they were written as: the plug-in that takes them coerces each to the type of
+its parameter's default (``Plugin`` in core/plugins.py), so ``tree=off`` stays the word ``off``
+where ``tree`` is a choice and becomes false where a parameter is a boolean.
+The canonical text (sorted keys) is what result rows store and what cell ids hash: the plug-in's
+(``Plugin.spec``), from the coerced values.
 """
 
 from __future__ import annotations
@@ -47,24 +51,6 @@ def format_value(value) -> str:
     return str(value)
 
 
-def parse_value(text: str):
-    """'3' -> 3, '1e6' -> 1000000 (integral floats become ints), 'true' -> True, else the string."""
-    low = text.strip().lower()
-    if low in ("true", "yes", "on"):
-        return True
-    if low in ("false", "no", "off"):
-        return False
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        return text.strip()
-    return int(value) if value.is_integer() and "e" in low and abs(value) < 2**62 else value
-
-
 def _split_params(body: str, text: str) -> list[tuple[str, list]]:
     items = []
     for part in filter(None, (p.strip() for p in body.split(","))):
@@ -73,7 +59,7 @@ def _split_params(body: str, text: str) -> list[tuple[str, list]]:
         key, value = (s.strip() for s in part.split("=", 1))
         if not key:
             raise SpecError(f"{text!r}: empty parameter name in {part!r}")
-        items.append((key, [parse_value(v) for v in value.split("|")]))
+        items.append((key, [v.strip() for v in value.split("|")]))
     return items
 
 
