@@ -468,6 +468,18 @@ def gpu_set(min_n: int = 500_000, table_min_n: int = 0) -> list[Item]:
             Item("cudss_table", "cudss_table", {"min_n": table_min_n})]
 
 
+#: Every set, by the command that writes it.
+SETS = {"report": report_set, "paper": paper_set, "gpu": gpu_set}
+
+
+def registry_lines() -> list[str]:
+    """The registry and the sets drawn from it, as ``permbench figures --list`` prints them."""
+    lines = [f"{name:22s} {entry.kind:6s} {entry.description}" for name, entry in sorted(REGISTRY.items())]
+    for set_name, make in SETS.items():
+        lines.append(f"\nset {set_name}: " + ", ".join(f"{i.name} ({i.figure})" for i in make()))
+    return lines
+
+
 #: The items a suite's ``[figures] set`` may name: the paper set.
 FIGURE_SET: dict[str, Item] = {item.name: item for item in paper_set()}
 
@@ -642,6 +654,6 @@ def build_figures(config: FigureConfig) -> list[Outcome]:
     return write_set(items, {key: resolve(p) for key, p in patterns.items()}, config.out_dir, missing=missing)
 
 
-__all__ = ["FIGURE_SET", "REGISTRY", "Entry", "FigureConfig", "FigureConfigError", "Item", "Outcome", "Skip",
+__all__ = ["FIGURE_SET", "REGISTRY", "SETS", "Entry", "FigureConfig", "FigureConfigError", "Item", "Outcome", "Skip",
            "build_figures", "config_from_suite", "draw", "gpu_set", "load_config", "paper_set", "register",
-           "report_set", "write_set"]
+           "registry_lines", "report_set", "write_set"]

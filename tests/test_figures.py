@@ -397,3 +397,10 @@ def test_drawing_every_set_loads_no_plugin_module(tmp_path):
     assert done.returncode == 0, done.stderr
     count, loaded = done.stdout.strip().splitlines()
     assert count == "14" and loaded == "[]"
+
+
+def test_cli_lists_the_registry_and_its_sets():
+    result = CliRunner().invoke(app, ["figures", "--list"])
+    assert result.exit_code == 0, result.output
+    assert all(name in result.output for name in figures.REGISTRY)
+    assert all(f"set {name}:" in result.output for name in figures.SETS)
