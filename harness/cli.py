@@ -601,6 +601,7 @@ def figures(
                                 help="Suite file whose 'figures' table names the result files, the figure set and the output folder."),
     out: Optional[Path] = typer.Option(None, "--out", help="Write the figures to this folder instead of the suite's figures.out_dir."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", hidden=True, help="Deprecated spelling of --out."),
+    list_: bool = typer.Option(False, "--list", help="Print every registered figure and the sets drawn from them, then exit."),
 ):
     """Rebuild the named figure set (a)-(f) from stored result files only; never runs a benchmark.
 
@@ -611,6 +612,9 @@ def figures(
 
     from . import figures as figure_set
 
+    if list_:
+        console.print("\n".join(figure_set.registry_lines()), highlight=False, markup=False)
+        return
     out = _deprecated_out(out, out_dir, "--out-dir")
     try:
         cfg = figure_set.load_config(config)

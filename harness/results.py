@@ -14,6 +14,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..core.specs import parse_spec
+from .rows import params_text
+
 PROVENANCE_KEY = b"permbench.provenance"
 
 #: Column order of a result file; anything else a back-end reports follows these. ``t_<phase>_cpu_s``
@@ -24,7 +27,9 @@ PROVENANCE_KEY = b"permbench.provenance"
 #: ``concurrent_jobs`` (children allowed to run beside it), ``peak_rss_bytes`` (its peak resident
 #: memory so far: dataset and earlier cells of its unit included), ``t_warmup_s`` (the untimed
 #: warm-up call), ``thread_info`` and ``backend_provenance`` (JSON: thread settings and pools, the
-#: BLAS it loaded; what the back-end reports about its libraries).
+#: BLAS it loaded; what the back-end reports about its libraries). ``ordering_params`` and
+#: ``backend_params`` are the plug-ins' parameters that their canonical names state (JSON,
+#: ``rows.params_text``): what figures and tables read instead of decoding names with plug-in code.
 COLUMNS = [
     "cell_id", "dataset", "ordering", "backend", "repeat", "status", "reason",
     "n", "nnz_A", "nnz_tril_A", "n_vertices", "derived",
@@ -33,7 +38,8 @@ COLUMNS = [
     "t_total_s", "k", "t_refactor_median_s", "t_total_k_s", "residual", "backend_nnz_L", "t_symbolic_s",
     "t_graph_cpu_s", "t_order_cpu_s", "t_tree_cpu_s", "t_analyze_cpu_s", "t_factor_cpu_s", "t_solve_cpu_s",
     "cpu_util", "thread_budget", "deterministic",
-    "ordering_version", "backend_version", "ordering_extras", "backend_extras", "dataset_meta",
+    "ordering_version", "backend_version", "ordering_params", "backend_params",
+    "ordering_extras", "backend_extras", "dataset_meta",
     "threads", "concurrent_jobs", "peak_rss_bytes", "t_warmup_s", "thread_info", "backend_provenance",
     "code_hash", "code_files", "git_commit", "git_dirty",
 ]
@@ -100,6 +106,43 @@ def upgrade_totals(path, note: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         new = totals(row, native=row["ordering"] == "native")
         frame.at[i, "t_total_s"] = new["t_total_s"]
         frame.at[i, "t_total_k_s"] = new["t_total_k_s"]
+    provenance.setdefault("upgrades", []).append(note)
+    write_results(frame, path, provenance)
+    return before, frame
+
+
+def params_of_name(name: str) -> dict:
+    """The parameters a stored canonical plug-in name states, typed as the plug-in held them, with
+    no plug-in imported: the core grammar (``core/specs.py``) keeps values as text, and a canonical
+    name writes them with ``specs.format_value`` (a boolean as ``true``/``false``, numbers as Python
+    writes them), so that writing is read back here; any other text was a string value
+    (``cudss[tree=off]``)."""
+    return {key: _stored_value(text) for key, text in parse_spec(name).params.items()}
+
+
+def _stored_value(text: str):
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def upgrade_params(path, note: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fill ``ordering_params``/``backend_params`` of a result file written before rows stored
+    them, in place, from the rows' own canonical names (``params_of_name``); ``note`` goes into the
+    provenance like ``upgrade_totals``'. Rows that have them keep theirs. Returns (before, after)."""
+    path = Path(path)
+    frame, provenance = read_results(path)
+    before = frame.copy()
+    for column, names in (("ordering_params", "ordering"), ("backend_params", "backend")):
+        stored = frame[column] if column in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+        filled = [text if isinstance(text, str) else params_text(params_of_name(name))
+                  for text, name in zip(stored, frame[names])]
+        frame[column] = pd.Series(filled, index=frame.index, dtype=object)
     provenance.setdefault("upgrades", []).append(note)
     write_results(frame, path, provenance)
     return before, frame

@@ -18,6 +18,13 @@ import traceback
 STATUSES = ("ok", "skipped", "unavailable", "not_spd", "timeout", "oom", "error")
 
 
+def params_text(params: dict) -> str:
+    """A plug-in's parameters as a row stores them (``ordering_params``, ``backend_params``): the
+    ones its canonical name states (those that differ from its defaults), with the types the plug-in
+    gave them, as JSON with sorted keys and no spaces, so equal parameters give equal text."""
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
 def base_row(unit, backend: str, repeat: int) -> dict:
     """A row's identity: the cell's keys (cell id, names, versions, code hash), the repeat and the
     dataset's fields (``Unit.keys``, ``Unit.fields``)."""

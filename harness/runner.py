@@ -48,7 +48,7 @@ from . import backends as backend_registry
 from . import codehash
 from ..core.plugins import Plugin
 from ..core.specs import parse_specs
-from .rows import base_row, cell_rows, with_status
+from .rows import base_row, cell_rows, params_text, with_status
 from .store import ResultStore, ResultsWriteError, parts_dir_for  # noqa: F401 (part of the runner API)
 
 #: Default wall-clock limit of one step of a child (loading a dataset, one ordering, one back-end).
@@ -356,6 +356,7 @@ def units_to_run(groups: list[Group], states: dict[str, CellState], threads: int
             "cell_id": g.cell_ids[b.spec.canonical()], "dataset": g.dataset.spec.canonical(),
             "ordering": g.ordering.spec.canonical(), "backend": b.spec.canonical(),
             "ordering_version": g.ordering.version, "backend_version": b.version,
+            "ordering_params": params_text(g.ordering.spec.params), "backend_params": params_text(b.spec.params),
             "thread_budget": "auto" if threads is None else str(threads),
             "deterministic": bool(getattr(g.ordering, "deterministic", True)),
             "code_hash": g.code[b.spec.canonical()][0], "code_files": json.dumps(g.code[b.spec.canonical()][1]),

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from permbench import __version__
-from permbench.harness import portable, report, suites
+from permbench.harness import plotting, portable, suites
 from permbench.harness.cli import app
 from permbench.harness.results import read_results, write_results
 
@@ -148,10 +148,10 @@ def test_committed_results_carry_no_machine_paths():
     ("mesh:ogre[upsample=2]", "mesh:ogre"), ("file:../a/b.obj", "file:../a/b.obj"),
 ])
 def test_dataset_families_drop_only_the_size(name, family):
-    assert report.family_of(name) == family
+    assert plotting.family_of(name) == family
 
 
 def test_labels_show_non_default_parameters_and_size():
-    assert report.dataset_label("grid", 10201) == "grid\nn=10,201"
-    assert report.dataset_label("file:../shared/data/meshes/ogre.obj[upsample=1]", 248000, " · ") == \
+    assert plotting.dataset_label("grid", 10201) == "grid\nn=10,201"
+    assert plotting.dataset_label("file:../shared/data/meshes/ogre.obj[upsample=1]", 248000, " · ") == \
         "file:ogre.obj[upsample=1] · n=248,000"

@@ -1,8 +1,11 @@
-"""The paper figure set (harness/figures.py, `permbench figures`): built from result files only,
-byte-identical on the same inputs, sidecars with the inputs' sha256, absent data skipped."""
+"""The one figure registry (harness/figures.py) and its sets (`permbench figures`, `permbench
+report`, the GPU study): built from result files only, byte-identical on the same inputs, sidecars
+with the inputs' sha256, absent data skipped, every registered figure built from real rows, and no
+figure module importing a plug-in."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from pathlib import Path
@@ -12,7 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from permbench.harness import figures
+from permbench.harness import figures, plotting
 from permbench.harness.cli import app
 from permbench.harness.results import write_results as write_result_file
 
@@ -73,20 +76,20 @@ def study(tmp_path, monkeypatch):
 
 def test_performance_profile_by_hand():
     table = pd.DataFrame({"a": [1.0, 4.0, np.nan], "b": [2.0, 2.0, 3.0]}, index=["p", "q", "r"])
-    ratios = figures.performance_ratios(table)
+    ratios = plotting.performance_ratios(table)
     np.testing.assert_array_equal(ratios.to_numpy(), [[1.0, 2.0], [2.0, 1.0], [np.inf, 1.0]])
-    rho = figures.performance_profile(ratios, np.array([1.0, 1.5, 2.0, 100.0]))
+    rho = plotting.performance_profile(ratios, np.array([1.0, 1.5, 2.0, 100.0]))
     np.testing.assert_allclose(rho["a"].to_numpy(), [1 / 3, 1 / 3, 2 / 3, 2 / 3])
     np.testing.assert_allclose(rho["b"].to_numpy(), [2 / 3, 2 / 3, 1.0, 1.0])
     with pytest.raises(ValueError, match="positive"):
-        figures.performance_ratios(pd.DataFrame({"a": [0.0], "b": [1.0]}))
+        plotting.performance_ratios(pd.DataFrame({"a": [0.0], "b": [1.0]}))
 
 
 def test_amortized_time_follows_the_design_formula():
     phases = pd.DataFrame({"t_order_s": [1.0, np.nan, 1.0], "t_analyze_s": [0.5, 0.5, 0.5],
                            "t_factor_s": [2.0, 1.0, 2.0], "t_solve_s": [0.25, 0.5, 0.25],
                            "t_refactor_median_s": [np.nan, np.nan, 1.0]}, index=["x", "native", "refactored"])
-    curves = figures.amortized_time(phases, np.array([1, 10]))
+    curves = plotting.amortized_time(phases, np.array([1, 10]))
     # Without a measured refactorization: t_order + t_analyze + k·(t_factor + t_solve), as t_total_k_s is defined (harness/metrics.py).
     np.testing.assert_allclose(curves.loc["x"].to_numpy(), [1.5 + 2.25, 1.5 + 22.5])
     np.testing.assert_allclose(curves.loc["native"].to_numpy(), [0.5 + 1.5, 0.5 + 15.0])  # NaN order: 0
@@ -95,13 +98,18 @@ def test_amortized_time_follows_the_design_formula():
 
 
 def test_gpu_speedups_over_cudss_default():
-    table = figures.gpu_speedups(pd.DataFrame(gpu_rows()))
+    table = plotting.gpu_speedups(pd.DataFrame(gpu_rows()))
     got = {(r.dataset, r.configuration): r.speedup for r in table.itertuples()}
-    assert got == {("grid[n=100000]", "cuDSS default (no MT layer)"): 0.5, ("grid[n=100000]", "metis, tree=derive"): 2.0,
-                   ("grid[n=1000000]", "cuDSS default (no MT layer)"): 0.5, ("grid[n=1000000]", "metis, tree=derive"): 2.0}
+    assert got == {("grid[n=100000]", "cuDSS default (no MT layer)"): 0.5,
+                   ("grid[n=100000]", "metis + tree from etree"): 2.0,
+                   ("grid[n=1000000]", "cuDSS default (no MT layer)"): 0.5,
+                   ("grid[n=1000000]", "metis + tree from etree"): 2.0}
+    # Over the default without its multithreading layer: the default is twice as fast.
+    other = plotting.gpu_speedups(pd.DataFrame(gpu_rows()), baseline="cuDSS default (no MT layer)")
+    assert {(r.dataset, r.configuration): r.speedup for r in other.itertuples()}[("grid[n=100000]", "cuDSS default")] == 2.0
     no_default = pd.DataFrame([r for r in gpu_rows() if r["backend"] != "cudss[k=10]"])
     with pytest.raises(figures.Skip, match="default"):
-        figures.gpu_speedups(no_default)
+        plotting.gpu_speedups(no_default)
 
 
 def test_figures_are_byte_identical_and_sidecars_hash_the_inputs(study, tmp_path):
@@ -222,7 +230,7 @@ def test_figure_a_on_a_real_run_plots_the_measured_medians(plugins, tmp_path):
     cfg = runner.RunConfig(datasets=["test-tinygrid[k=12]", "test-tinygrid[k=30]"], orderings=["amd", "natural"],
                            backends=["symbolic"], repeat=3, out=tmp_path / "r.parquet", plugins=plugins, timeout_s=120)
     frame = runner.run(cfg).frame.assign(result_file=str(cfg.out))
-    fig = figures.fig_a_order_time(frame, figures.FigureConfig(results=(str(cfg.out),), out_dir=tmp_path))
+    fig = figures.REGISTRY["order_time_vs_n"].build(frame)  # figure (a) of the paper set
     plotted, caps = [], []
     for container in fig.axes[0].containers:  # one errorbar per (ordering, family): line, caps, bars
         line, (low, high), _ = container.lines
@@ -236,3 +244,163 @@ def test_figure_a_on_a_real_run_plots_the_measured_medians(plugins, tmp_path):
     want = sorted((float(r["min"]), float(r["max"])) for _, r in stats.iterrows())
     assert np.allclose(np.array(sorted(caps)), np.array(want), rtol=1e-12, atol=0)  # the bars: min and max
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------------
+# The registry: every figure builds from real rows; no figure module imports a plug-in
+# --------------------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Real rows of the cudss back-end (a GPU run cannot happen here): the committed cuDSS 0.8 study.
+GPU_RESULT = ROOT / "results" / "gpu" / "cudss-0.8" / "cudss-h200.parquet"
+#: Style arguments a figure needs on the small run (its orderings are amd and natural).
+OPTIONS = {"relative_fill": {"baseline": "amd"}}
+GPU_FIGURES = {"gpu_speedup_vs_n", "cudss_table"}
+GPU_OPTIONS = {"phase_breakdown": {"bars": "configuration", "min_n": 500_000}}
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A real run: 2 grids × (amd, natural) × (symbolic, cholmod[k=3]) × 2 repeats."""
+    from permbench.harness import runner
+
+    out = tmp_path_factory.mktemp("run") / "r.parquet"
+    cfg = runner.RunConfig(datasets=["grid[n=400]", "grid[n=900]"], orderings=["amd", "natural"],
+                           backends=["symbolic", "cholmod[k=3]"], repeat=2, out=out, timeout_s=300)
+    frame = runner.run(cfg).frame
+    assert set(frame["status"]) == {"ok"}, frame[["ordering", "backend", "status", "reason"]]
+    return figures.read_frames([out])
+
+
+def _plotted(fig) -> int:
+    """How many data points and bars the figure draws."""
+    return sum(len(line.get_xydata()) for ax in fig.axes for line in ax.get_lines()) + \
+        sum(len(ax.patches) for ax in fig.axes)
+
+
+def test_every_registered_figure_is_tested():
+    assert set(figures.REGISTRY) == {"order_time", "order_time_vs_n", "relative_fill", "phase_breakdown",
+                                     "performance_profiles", "amortization"} | GPU_FIGURES
+    assert all(entry.description for entry in figures.REGISTRY.values())
+
+
+@pytest.mark.cholmod
+@pytest.mark.parametrize("name", sorted(set(figures.REGISTRY) - GPU_FIGURES))
+def test_every_cpu_figure_builds_from_a_real_run(small_run, name):
+    import matplotlib.pyplot as plt
+
+    pytest.importorskip("sksparse")
+    fig = figures.REGISTRY[name].build(small_run, **OPTIONS.get(name, {}))
+    assert fig.axes and _plotted(fig) > 0
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("name", sorted(GPU_FIGURES | {"phase_breakdown"}))
+def test_every_gpu_figure_builds_from_the_stored_cudss_rows(name):
+    import matplotlib.pyplot as plt
+
+    rows = figures.read_frames([GPU_RESULT])
+    built = figures.REGISTRY[name].build(rows, **GPU_OPTIONS.get(name, {}))
+    if figures.REGISTRY[name].kind == "table":
+        for configuration in ("cuDSS default", "cuDSS default (no MT layer)", "cuDSS AMD", "patch + own tree",
+                              "metis + tree from etree", "metis + no tree"):
+            assert f"| {configuration} |" in built
+        return
+    assert built.axes and _plotted(built) > 0
+    plt.close(built)
+
+
+def test_gpu_set_writes_its_files_with_sidecars(tmp_path):
+    result = write_results(tmp_path / "gpu.parquet", gpu_rows())
+    outcomes = figures.write_set(figures.gpu_set(), {"results": [result]}, tmp_path / "out")
+    assert [o.skipped for o in outcomes] == [None, None, None]
+    tmp_path = tmp_path / "out"
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == sorted(["cudss_phases.png", "cudss_phases.pdf", "cudss_phases.json", "cudss_speedup_vs_n.png",
+                            "cudss_speedup_vs_n.pdf", "cudss_speedup_vs_n.json", "cudss_table.md",
+                            "cudss_table.json"])
+    sidecar = json.loads((tmp_path / "cudss_table.json").read_text())
+    assert sidecar["outputs"] == {"cudss_table.md": sha256(tmp_path / "cudss_table.md")}
+
+
+def test_configurations_come_from_the_stored_params_not_the_name():
+    """A row's backend_params decide its configuration (figures never decode names with plug-in code)."""
+    rows = pd.DataFrame(gpu_rows())
+    rows["backend_params"] = [json.dumps({"k": 10, "mt": False}) if b == "cudss[k=10]" else None
+                              for b in rows["backend"]]
+    labels = set(plotting.cudss_rows(rows)["configuration"])
+    assert "cuDSS default" not in labels and "cuDSS default (no MT layer)" in labels
+
+
+def test_cudss_defaults_match_the_back_end():
+    from permbench.harness.backends.cudss import CuDSS
+
+    assert plotting.CUDSS_DEFAULTS == {k: CuDSS.params[k] for k in plotting.CUDSS_DEFAULTS}
+
+
+FIGURE_MODULES = ("harness/figures.py", "harness/plotting.py", "harness/report.py", "harness/html_report.py")
+PLUGIN_PACKAGES = ("permbench.orderings", "permbench.datasets", "permbench.harness.backends")
+
+
+def plugin_imports(source: str, relpath: str) -> list[str]:
+    """The imports of a module of ``harness/`` (package ``permbench.harness``) that reach a plug-in package."""
+    found = []
+    for node in ast.walk(ast.parse(source, relpath)):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = ["permbench", "permbench.harness"][2 - node.level] if node.level in (1, 2) else ""
+            module = ".".join(p for p in (base, node.module or "") if p) if node.level else node.module or ""
+            names = [f"{module}.{a.name}" for a in node.names] if not node.module else [module]
+        else:
+            continue
+        found += [f"{relpath}:{node.lineno}: {n}" for n in names
+                  if any(n == p or n.startswith(p + ".") for p in PLUGIN_PACKAGES)]
+    return found
+
+
+@pytest.mark.parametrize("line", ["from .backends import registry", "from . import backends",
+                                  "from .. import orderings", "from ..datasets.grid import Grid",
+                                  "import permbench.orderings.amd", "def f():\n    from .backends.cudss import CuDSS"])
+def test_the_import_check_sees_every_form(line):
+    assert plugin_imports(line + "\n", "harness/x.py")
+
+
+@pytest.mark.parametrize("line", ["from .results import read_results", "from ..core.specs import parse_spec",
+                                  "from . import suites", "import matplotlib"])
+def test_the_import_check_passes_other_imports(line):
+    assert plugin_imports(line + "\n", "harness/x.py") == []
+
+
+@pytest.mark.parametrize("relpath", FIGURE_MODULES)
+def test_figure_modules_import_no_plugin(relpath):
+    assert plugin_imports((ROOT / relpath).read_text(), relpath) == []
+
+
+def test_drawing_every_set_loads_no_plugin_module(tmp_path):
+    """In a fresh interpreter, importing the figure modules and building every item of every set
+    leaves no plug-in module loaded (what they import indirectly counts too)."""
+    import subprocess
+    import sys
+
+    cpu = write_results(tmp_path / "cpu.parquet", result_rows())
+    gpu = write_results(tmp_path / "gpu.parquet", gpu_rows())
+    code = ("import sys\n"
+            "from permbench.harness import figures, report, html_report\n"
+            f"rows = {{'results': figures.read_frames([{str(cpu)!r}]), 'gpu_results': figures.read_frames([{str(gpu)!r}])}}\n"
+            "items = figures.report_set() + figures.paper_set() + [figures.Item(i.name, i.figure, i.options, 'gpu_results')\n"
+            "                                                      for i in figures.gpu_set()]\n"
+            "built = [figures.REGISTRY[i.figure].build(rows[i.inputs], **i.options) for i in items]\n"
+            "print(len(built))\n"
+            f"print(sorted(m for m in sys.modules if m.startswith({PLUGIN_PACKAGES!r})))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    count, loaded = done.stdout.strip().splitlines()
+    assert count == "14" and loaded == "[]"
+
+
+def test_cli_lists_the_registry_and_its_sets():
+    result = CliRunner().invoke(app, ["figures", "--list"])
+    assert result.exit_code == 0, result.output
+    assert all(name in result.output for name in figures.REGISTRY)
+    assert all(f"set {name}:" in result.output for name in figures.SETS)
