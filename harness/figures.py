@@ -9,7 +9,7 @@ imports a plug-in (a plug-in's parameters are the row's ``ordering_params``/``ba
   ``permbench figures --list`` prints the registry.
 * Sets: ``report_set`` (``permbench report`` and its report.html), ``paper_set`` (``permbench
   figures -c configs/paper.toml``, the suite's ``[figures]`` table) and ``gpu_set`` (the cuDSS
-  study, ``scripts/gpu_bench.py figures``): lists of ``Item`` (output name, registered figure, its
+  study, ``permbench study gpu-figures``): lists of ``Item`` (output name, registered figure, its
   style arguments, which result files it reads).
 
 ``permbench figures -c configs/paper.toml`` reads the suite file's ``[figures]`` table::
@@ -455,7 +455,7 @@ def paper_set(baseline: str = "metis", k_max: int = 100) -> list[Item]:
 
 
 def gpu_set(min_n: int = 500_000, table_min_n: int = 0) -> list[Item]:
-    """The cuDSS study (``scripts/gpu_bench.py figures``): phases per configuration on the datasets
+    """The cuDSS study (``permbench study gpu-figures``): phases per configuration on the datasets
     with n >= ``min_n``, speedups over both defaults, and the table."""
     return [Item("cudss_phases", "phase_breakdown",
                  {"bars": "configuration", "min_n": min_n, "phase_labels": GPU_PHASE_LABELS,

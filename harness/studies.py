@@ -379,3 +379,26 @@ def cudss_explore_command(
     console.print()
     for line in explore_table(rows):
         console.print(escape(line))
+
+
+@app.command("gpu-figures")
+def gpu_figures_command(
+    result: Path = typer.Argument(..., help="A result file of the cuDSS study (e.g. results/gpu/cudss-0.8/cudss-h200.parquet)."),
+    out_dir: Path = typer.Option(Path("results/gpu"), "--out-dir", help="Folder for the figures and the table."),
+    min_n: int = typer.Option(500_000, "--min-n", help="Datasets in the phase figure: n at least this."),
+    table_min_n: int = typer.Option(0, "--table-min-n", help="Datasets in the table: n at least this."),
+):
+    """The cuDSS study's figures from stored rows only (the ``gpu_set`` of the figure registry,
+    harness/figures.py): phases per configuration, end-to-end speedup over cuDSS's defaults versus n,
+    and the table of phases and ratios (Markdown), each with its sidecar."""
+    from . import figures as registry
+
+    if not result.is_file():
+        _fail(f"{result}: no such result file")
+    outcomes = registry.write_set(registry.gpu_set(min_n=min_n, table_min_n=table_min_n),
+                                  {"results": [result]}, out_dir)
+    for outcome in outcomes:
+        if outcome.skipped:
+            console.print(f"skipped {outcome.name}: {outcome.skipped}", highlight=False, markup=False)
+        for path in outcome.files:
+            console.print(str(path), highlight=False, markup=False)

@@ -287,4 +287,18 @@ def test_symbolic_benchmarks_time_the_analysis_of_the_ordering():
 
 def test_scripts_hold_only_set_up_and_the_gpu_host():
     names = {p.name for p in (REPO / "scripts").iterdir()}
-    assert {"setup.sh", "freeze.sh", "gpu_bench.sh"} <= names <= {"setup.sh", "freeze.sh", "gpu_bench.sh", "gpu_bench.py"}
+    assert names - {"__pycache__"} == {"setup.sh", "freeze.sh", "gpu_bench.sh"}
+
+
+def test_gpu_figures_rebuild_the_committed_cudss_study(tmp_path, monkeypatch):
+    """`permbench study gpu-figures` draws the study's set from stored rows: the committed cuDSS 0.8
+    study's table comes back byte for byte, and both figures are written."""
+    monkeypatch.chdir(REPO)  # the table's caption names the result file as given
+    study = Path("results/gpu/cudss-0.8")
+    result = cli.invoke(app, ["study", "gpu-figures", str(study / "cudss-h200.parquet"), "--out-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "cudss_table.md").read_text() == (study / "cudss_table.md").read_text()
+    for name in ("cudss_phases", "cudss_speedup_vs_n"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000 and (tmp_path / f"{name}.json").is_file()
+    missing = cli.invoke(app, ["study", "gpu-figures", str(tmp_path / "none.parquet")])
+    assert missing.exit_code == 2 and "no such result file" in missing.output
