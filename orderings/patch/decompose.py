@@ -250,7 +250,7 @@ def _best_trial(st: _State, sides: np.ndarray, first: int, n_nodes: int):
 def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_options: dict, *,
               direct_levels: int = 0, unit_edge_weights: bool = False, recursive: bool = False,
               trials: int = 1, band_width: int = 0, band_levels: int = 0, refine_passes: int = 0,
-              seed: int = 0, first_level: int = 0, pool_map=map) -> Decomposition:
+              seed: int = 0, first_level: int = 0, leaf_edges: bool = False, pool_map=map) -> Decomposition:
     """Build the tree top-down, one level per pass (step 2).
 
     Levels below ``direct_levels`` use METIS's vertex separator on each node's real subgraph;
@@ -263,7 +263,8 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
 
     ``first_level``: the depth of this graph's root in a larger tree (when the graph is one of its
     nodes, see :mod:`.subtrees`); the per-depth settings above (trials, band and direct levels)
-    count from the larger tree's root.
+    count from the larger tree's root. ``leaf_edges``: also return the inter-patch edges inside
+    each leaf (the leaves' own quotient graphs, for :mod:`.subtrees`).
     """
     st = _State(patch_of, Q)
     state = np.zeros(patch_of.shape[0], dtype=np.int8)  # separator improvement scratch (see .refine)
@@ -303,7 +304,8 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
         sep_sizes.append(int(sep.shape[0]))
         st.node_of_patch = 2 * st.node_of_patch + 1 + side
     node_of = np.where(st.sep_node >= 0, st.sep_node, st.node_of_patch[st.patch_of]).astype(np.int32)
-    st.drop_dead_edges()  # what is left joins patches of one leaf: a leaf's own quotient graph
+    if leaf_edges:
+        st.drop_dead_edges()  # what is left joins patches of one leaf: a leaf's own quotient graph
     stats = dict(counts)
     stats["separator_sizes_per_level"] = sep_sizes
     stats["cover_sizes_per_level"] = cover_sizes

@@ -161,7 +161,7 @@ def decompose_tree(graph, patch_of: np.ndarray, quotient: QuotientGraph, levels:
     clock = time.perf_counter
     t0 = clock()
     s = split_level(n, levels)
-    top = decompose(graph, patch_of, quotient, levels if s == 0 else s, pool_map=pool_map, **options)
+    top = decompose(graph, patch_of, quotient, levels if s == 0 else s, leaf_edges=s > 0, pool_map=pool_map, **options)
     stats = dict(top.stats)
     stats.update(split_level=s, subtree_tasks=0, t_top_s=clock() - t0, t_subtrees_s=0.0)
     if s == 0 or s == levels:
