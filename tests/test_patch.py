@@ -353,10 +353,12 @@ def test_every_shared_mesh_and_matrix(shared_data_dir):
 
 @pytest.fixture
 def small_subtrees(monkeypatch):
-    """Let camd-subtrees split small test graphs (by default a subtree must average 16k vertices)."""
-    from permbench.orderings.patch import local
+    """Let camd-subtrees split small test graphs (by default a subtree must average 16k vertices),
+    and the decomposition run one task per node down to nodes of 512 vertices (by default 64k)."""
+    from permbench.orderings.patch import local, subtrees
 
     monkeypatch.setattr(local, "SUBTREE_MIN", 64)
+    monkeypatch.setattr(subtrees, "SUBTREE_MIN", 512)
 
 
 def _thread_inputs():
@@ -380,6 +382,8 @@ def test_same_permutation_for_any_thread_count(spec, small_subtrees):
     for name, (graph, coords) in _thread_inputs().items():
         ordering = create(spec)
         runs = [ordering.compute(graph, coords=coords, seed=2, threads=t) for t in (1, 2, 4)]
+        if name in ("grid", "delaunay", "tetgrid") and "direct" not in spec and "fast" not in spec:
+            assert runs[0].stats["subtree_tasks"] > 1  # the subtree tasks ran
         for threads, run in zip((1, 2, 4), runs):
             assert run.stats["threads_used"] == threads
             np.testing.assert_array_equal(run.perm, runs[0].perm, err_msg=f"{spec} on {name}, {threads} threads")
@@ -470,3 +474,23 @@ def test_tree_depth_adapts_to_the_size_and_density_of_the_graph():
     tet = symmetric_graph(load("tetgrid[n=27000]").A)
     # A tetrahedral grid (~13 neighbours) gets a smaller leaf target than a triangle mesh.
     assert Patch().compute(tet).stats["leaf_size_target"] < Patch().compute(big).stats["leaf_size_target"]
+
+
+def test_subtree_tasks_keep_the_separator_property_and_split_where_the_rule_says(monkeypatch):
+    """Below the split level every subtree is decomposed from its own extracted subgraph; the
+    tree must still be a nested dissection of the whole graph, with the separator counts of all
+    levels accounted for."""
+    from permbench.orderings.patch import subtrees
+
+    assert subtrees.split_level(subtrees.SUBTREE_MIN - 1, 9) == 0
+    assert subtrees.split_level(1_000_000, 9) == 4
+    assert subtrees.split_level(1_000_000, 2) == 2
+    monkeypatch.setattr(subtrees, "SUBTREE_MIN", 300)
+    for graph in (grid_graph(80), symmetric_graph(load("tetgrid[n=8000]").A)):
+        ordering = Patch(leaf_size=32).compute(graph, threads=2)
+        extras = ordering.stats
+        assert 0 < extras["split_level"] < extras["levels"]
+        assert extras["subtree_tasks"] == 1 << extras["split_level"]
+        assert sum(extras["separator_sizes_per_level"]) == extras["separator_vertices"]
+        assert len(extras["separator_sizes_per_level"]) == extras["levels"]
+        assert_nested_dissection(graph, ordering)

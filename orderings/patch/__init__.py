@@ -8,23 +8,28 @@ file per step:
 * :mod:`.patcher` — step 0, patches (``bfs`` sweep, ``lloyd`` compact cells, ``spatial`` Morton
   runs, ``metis`` k-way);
 * :mod:`.quotient` — step 1, the quotient graph and the inter-patch fine edges;
-* :mod:`.decompose`, :mod:`.separators`, :mod:`.matching`, :mod:`.refine`, :mod:`.band`,
-  :mod:`.metis_sep` — step 2, the tree, level by level;
+* :mod:`.decompose`, :mod:`.subtrees`, :mod:`.separators`, :mod:`.matching`, :mod:`.refine`,
+  :mod:`.band`, :mod:`.metis_sep` — step 2, the tree: top levels level by level, then one task
+  per subtree;
 * :mod:`.local`, :mod:`.camd`, :mod:`.blocks` — step 3, orderings inside the tree nodes;
 * :mod:`.assembly` — step 4, the postorder / reverse-BFS layouts and the ND tree (``Ordering.nd_tree``);
 * :mod:`.pipeline` — :func:`patch_order`, all of it timed phase by phase.
 
-Threads. ``compute(..., threads=N)`` runs the independent work of the tree on N threads: the
-METIS calls of one level (one bisection per node, one band separator per node), the FM passes of
-one level (one compiled, GIL-free call per node) and the local step (one CAMD call per subtree).
-METIS and CAMD are called through ctypes, which releases the GIL. Every parallel step submits
-calls that depend only on their own node and reads the results in submission order, and METIS
-calls running at once each use their own instance of the library (METIS draws from libc's
-``rand()``; see :mod:`.metis_sep`), so the permutation for a given seed is the same for every N.
-No numba ``prange`` is used, so numba's threading layer (tbb / omp / workqueue) plays no part.
-Patch growth, the quotient graph and the per-level bookkeeping stay serial (a few percent of the
-time). ``Ordering.stats`` has ``threads_used`` and the phase times ``t_patch_s``, ``t_quotient_s``,
-``t_decompose_s``, ``t_local_s``, ``t_assemble_s``.
+Threads. ``compute(..., threads=N)`` runs the independent work of the tree on N threads. The top
+levels of the tree (down to nodes of about 64k vertices: 4 levels at 1M, none below 64k) are
+built level by level on the whole graph, with the METIS calls and FM passes of a level's nodes in
+parallel; below them every subtree is extracted as a graph of its own and decomposed to the bottom
+by one task, bookkeeping included (:mod:`.subtrees`); then the local step runs one CAMD call per
+subtree. METIS and CAMD are called through ctypes and the numba kernels are compiled without the
+GIL. Every parallel step submits calls that depend only on their own node or subtree and reads
+the results in submission order, the split level depends on n only, and METIS calls running at
+once each use their own instance of the library (METIS draws from libc's ``rand()``; see
+:mod:`.metis_sep`), so the permutation for a given seed is the same for every N. No numba
+``prange`` is used, so numba's threading layer (tbb / omp / workqueue) plays no part. Patch growth
+and the quotient graph stay serial (a few percent of the time). ``Ordering.stats`` has ``threads_used``,
+the phase times ``t_patch_s``, ``t_quotient_s``, ``t_decompose_s``, ``t_local_s``,
+``t_assemble_s``, and inside the decomposition ``t_top_s`` (top levels, mostly serial) and
+``t_subtrees_s`` (the subtree tasks), ``split_level`` and ``subtree_tasks``.
 
 Adaptive rule (no fixed cost on small inputs), from n and the mean degree d = nnz(graph) / n:
 

@@ -19,7 +19,7 @@ from .metis_sep import vertex_separator
 from .refine import _where
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _ball_radius(indptr, indices, starts, size):
     """Median over ``starts`` of the hops a breadth-first search needs to reach ``size`` vertices."""
     n = indptr.shape[0] - 1
@@ -58,7 +58,7 @@ def patch_radius(graph, patch_size: int, samples: int = 33) -> float:
     return float(_ball_radius(graph.indptr, graph.indices, starts, int(patch_size)))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _band(indptr, indices, sep, node_start, state, sep_node, patch_of, side, width):
     """Band vertices of every node (breadth-first from its separator, at most ``width`` hops, over
     vertices in play), grouped by node; and each band vertex's position in that list."""
@@ -93,7 +93,7 @@ def _band(indptr, indices, sep, node_start, state, sep_node, patch_of, side, wid
     return band[:tail], band_start, pos
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _band_graph(indptr, indices, band, band_start, pos, state, sep_node, patch_of, side, outside):
     """Block-diagonal CSR over all band graphs: node k's block holds its band vertices, then its two
     super-vertices (side 0, side 1); vertex weights; and the first position of every block."""

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _block_diagonal(indptr, indices, label, order, pos):
     """CSR, in the positions of ``order``, of the edges whose two ends share a label >= 0."""
     n = order.shape[0]

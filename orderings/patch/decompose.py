@@ -35,6 +35,9 @@ class Decomposition:
     node_of: np.ndarray  # tree node of every vertex (int32)
     levels: int  # L: separators on levels 0..L-1, leaves on level L
     stats: dict = field(default_factory=dict)
+    patch_of: np.ndarray | None = None  # final patches (a moved vertex leaves its patch for a new one)
+    edge_u: np.ndarray | None = None  # the inter-patch edges inside one leaf (both ends there)
+    edge_v: np.ndarray | None = None
 
 
 def tree_levels(n_patches: int, nd_levels: int, n: int | None = None, leaf_size: int = 1) -> int:
@@ -47,7 +50,7 @@ def tree_levels(n_patches: int, nd_levels: int, n: int | None = None, leaf_size:
     return int(min(max(0, nd_levels), int(np.floor(np.log2(n_patches))), by_leaf))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _incident_edges(indptr, indices, verts, is_member):
     """Every edge with at least one end in ``verts`` (``is_member`` marks them), once each."""
     count = 0
@@ -75,7 +78,7 @@ def unique_vertices(n: int, *arrays) -> np.ndarray:
     return np.flatnonzero(mark)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _live_edges(edge_u, edge_v, edge_q, sep_node, patch_of, node_of_patch):
     """Keep the inter-patch edges that can still be cut: both ends outside any separator and in
     the same tree node (edges between different nodes never meet again)."""
@@ -87,7 +90,7 @@ def _live_edges(edge_u, edge_v, edge_q, sep_node, patch_of, node_of_patch):
     return edge_u[keep], edge_v[keep], edge_q[keep]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _cut_edges(edge_u, edge_v, patch_of, side):
     """The edges whose patches went to different sides, and the side of each edge's first end."""
     cut = np.empty(edge_u.shape[0], dtype=np.bool_)
@@ -247,7 +250,7 @@ def _best_trial(st: _State, sides: np.ndarray, first: int, n_nodes: int):
 def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_options: dict, *,
               direct_levels: int = 0, unit_edge_weights: bool = False, recursive: bool = False,
               trials: int = 1, band_width: int = 0, band_levels: int = 0, refine_passes: int = 0,
-              seed: int = 0, pool_map=map) -> Decomposition:
+              seed: int = 0, first_level: int = 0, leaf_edges: bool = False, pool_map=map) -> Decomposition:
     """Build the tree top-down, one level per pass (step 2).
 
     Levels below ``direct_levels`` use METIS's vertex separator on each node's real subgraph;
@@ -257,6 +260,11 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
     cut has the smallest minimum vertex cover, then improve it on the fine graph: METIS on a band
     of ``band_width`` hops around it on the first ``band_levels`` levels, and ``refine_passes``
     FM passes. The METIS calls of a level (one per node) go through ``pool_map``.
+
+    ``first_level``: the depth of this graph's root in a larger tree (when the graph is one of its
+    nodes, see :mod:`.subtrees`); the per-depth settings above (trials, band and direct levels)
+    count from the larger tree's root. ``leaf_edges``: also return the inter-patch edges inside
+    each leaf (the leaves' own quotient graphs, for :mod:`.subtrees`).
     """
     st = _State(patch_of, Q)
     state = np.zeros(patch_of.shape[0], dtype=np.int8)  # separator improvement scratch (see .refine)
@@ -266,8 +274,9 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
     moved_total = 0
     for level in range(levels):
         first, n_nodes = (1 << level) - 1, 1 << level
+        depth = first_level + level
         st.drop_dead_edges()
-        if level < direct_levels:
+        if depth < direct_levels:
             side, sep, moved = _direct(graph, st, first, seed, pool_map)
             counts["direct_levels"] += 1
             cover_sizes.append(int(sep.shape[0]))
@@ -275,7 +284,7 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
             q_alive = np.bincount(st.edge_q, minlength=st.q_a.shape[0])
             keep = q_alive > 0
             q_weight = np.ones(int(keep.sum()), dtype=np.int64) if unit_edge_weights else q_alive[keep]
-            trial_options = [dict(metis_options, seed=seed + t) for t in range(max(1, trials >> level))]
+            trial_options = [dict(metis_options, seed=seed + t) for t in range(max(1, trials >> depth))]
             sides, bst = bisect_patches(st.node_of_patch, st.patch_weight, st.q_a[keep], st.q_b[keep],
                                         q_weight, first, n_nodes, trial_options, recursive, pool_map)
             for key in bst:
@@ -283,7 +292,7 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
             side, sep = _best_trial(st, sides, first, n_nodes)
             cover_sizes.append(int(sep.shape[0]))
             moved = sep[:0]
-            width = band_width if level < band_levels else 0
+            width = band_width if depth < band_levels else 0
             if (refine_passes > 0 or width > 0) and sep.shape[0] > 0:
                 sep, moved, ist = _improve(graph, st, side, sep, first, n_nodes, state, width, refine_passes, seed,
                                            pool_map)
@@ -295,8 +304,11 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
         sep_sizes.append(int(sep.shape[0]))
         st.node_of_patch = 2 * st.node_of_patch + 1 + side
     node_of = np.where(st.sep_node >= 0, st.sep_node, st.node_of_patch[st.patch_of]).astype(np.int32)
+    if leaf_edges:
+        st.drop_dead_edges()  # what is left joins patches of one leaf: a leaf's own quotient graph
     stats = dict(counts)
     stats["separator_sizes_per_level"] = sep_sizes
     stats["cover_sizes_per_level"] = cover_sizes
     stats["moved_vertices"] = moved_total
-    return Decomposition(node_of=node_of, levels=levels, stats=stats)
+    return Decomposition(node_of=node_of, levels=levels, stats=stats, patch_of=st.patch_of, edge_u=st.edge_u,
+                         edge_v=st.edge_v)

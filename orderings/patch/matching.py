@@ -17,7 +17,7 @@ import scipy.sparse as sp
 _INF = np.iinfo(np.int64).max
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def hopcroft_karp(indptr, indices, n_cols):
     """Maximum matching of the bipartite graph with CSR rows ``indptr``/``indices`` (column ids).
     Returns match_row (column of each row or -1) and match_col (row of each column or -1)."""
@@ -98,7 +98,7 @@ def hopcroft_karp(indptr, indices, n_cols):
     return match_row, match_col
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _koenig_reached(indptr, indices, match_row, match_col):
     """Rows and columns reachable from the free rows by alternating paths (any edge row->column,
     matching edge column->row)."""

@@ -14,10 +14,11 @@ from ...core.case import Ordering
 from . import local as local_orderings
 from .assembly import LAYOUTS, group_by_node, nd_tree, node_rank
 from .band import patch_radius
-from .decompose import decompose, tree_levels
+from .decompose import tree_levels
 from .patcher import bfs_patches, lloyd_patches, metis_patches, spatial_patches
 from .quotient import quotient_graph
 from .separators import OBJTYPES
+from .subtrees import decompose_tree
 
 
 def _patches(graph, coords, patcher: str, patch_size: int, seed: int):
@@ -39,14 +40,15 @@ def _patches(graph, coords, patcher: str, patch_size: int, seed: int):
 
 @contextmanager
 def _thread_pool(threads: int):
-    """A ``map`` over ``threads`` threads (the built-in map for one). Every parallel step hands it
-    independent calls and reads the results in call order, so the output never depends on the
-    thread count or on which thread finishes first."""
+    """An executor of ``threads`` threads (None for one). Every parallel step hands it
+    independent calls and reads the results in call order (or, for the tree's tasks, merges them
+    in a way that does not depend on the order), so the output never depends on the thread count
+    or on which thread finishes first."""
     if threads <= 1:
-        yield map
+        yield None
         return
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="patch") as pool:
-        yield pool.map
+        yield pool
 
 
 def _local(graph, node_of, rank, local: str, amd_threshold: int, levels: int, local_split: int, pool_map):
@@ -118,16 +120,17 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
         raise ValueError(f"patch: expected patch_size >= 1, nd_levels >= 0, leaf_size >= 1, trials >= 1, band >= 0, refine >= 0, "
                          f"local_split >= 0 and threads >= 1; got {patch_size}, {nd_levels}, {leaf_size}, {trials}, {band}, "
                          f"{refine}, {local_split}, {threads}")
-    with _thread_pool(threads) as pool_map:
+    with _thread_pool(threads) as executor:
         ordering = _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separator, bisection, trials, band,
-                                band_levels, refine, local, local_split, amd_threshold, layout, seed, pool_map)
+                                band_levels, refine, local, local_split, amd_threshold, layout, seed, executor)
     ordering.stats["threads_used"] = int(threads)
     return ordering
 
 
 def _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separator, bisection, trials, band, band_levels,
-                 refine, local, local_split, amd_threshold, layout, seed, pool_map) -> Ordering:
+                 refine, local, local_split, amd_threshold, layout, seed, executor) -> Ordering:
     n = graph.shape[0]
+    pool_map = map if executor is None else executor.map
     times = {"t_patch_s": 0.0, "t_quotient_s": 0.0, "t_decompose_s": 0.0, "t_local_s": 0.0,
              "t_assemble_s": 0.0}
     clock = time.perf_counter
@@ -159,12 +162,12 @@ def _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separ
         band_hops = int(np.ceil(band * patch_radius(graph, patch_size))) if band > 0 else 0
         stats["band_hops"] = band_hops
         direct = separator == "direct" or (separator == "auto" and n <= AUTO_DIRECT_MAX_N)
-        dec = decompose(graph, patch_of, Q, levels, how["metis"], direct_levels=levels if direct else 0,
-                        unit_edge_weights=how["unit_edge_weights"], recursive=how["recursive"],
-                        trials=trials, band_width=band_hops, band_levels=band_levels, refine_passes=refine,
-                        seed=seed, pool_map=pool_map)
-        node_of = dec.node_of
-        stats.update(dec.stats)
+        node_of, tree_stats = decompose_tree(
+            graph, patch_of, Q, levels, executor, metis_options=how["metis"],
+            direct_levels=levels if direct else 0, unit_edge_weights=how["unit_edge_weights"],
+            recursive=how["recursive"], trials=trials, band_width=band_hops, band_levels=band_levels,
+            refine_passes=refine, seed=seed)
+        stats.update(tree_stats)
         stats["quotient_edges"] = int(Q.q_a.shape[0])  # at the start
         stats["inter_patch_edges"] = int(Q.edge_u.shape[0])
         t3 = clock()

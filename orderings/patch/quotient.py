@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _inter_patch_edges(indptr, indices, patch_of):
     n = indptr.shape[0] - 1
     count = 0
@@ -38,7 +38,7 @@ def _inter_patch_edges(indptr, indices, patch_of):
     return eu, ev
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def quotient_edges(eu, ev, patch_of, n_patches):
     """Distinct patch pairs of the fine edges ``eu``–``ev`` (which join different patches):
     pairs (q_a < q_b), the pair of every fine edge, and the fine edges behind every pair.

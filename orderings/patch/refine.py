@@ -33,7 +33,7 @@ def _where(v, state, sep_node, patch_of, side):
     return side[patch_of[v]]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _gain(indptr, indices, state, sep_node, patch_of, side, v, to):
     """Gain of moving separator vertex v to side `to`: 1 - its neighbours on the other side."""
     other = 1 - to
