@@ -95,7 +95,7 @@ class Patch(OrderingBase):
         "nd_levels": 9,  # tree depth L = min(nd_levels, floor(log2 #patches), floor(log2(n / leaf_size)))
         "leaf_size": 1024,  # smallest average leaf: fewer levels on small inputs
         "patcher": "bfs",
-        "separator": "quotient",
+        "separator": "auto",  # direct METIS separators up to AUTO_DIRECT_MAX_N vertices, quotient above
         "bisection": "rb",
         "trials": 1,  # METIS bisections per node on the root level (halved per level)
         "band": 1.0,  # band half-width in patch radii (0: no band refinement)

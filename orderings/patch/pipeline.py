@@ -78,9 +78,15 @@ BISECTIONS = {
     "kway": {"recursive": False, "unit_edge_weights": True, "metis": {"objtype": OBJTYPES["vol"]}},
 }
 
-#: ``separator=auto`` uses METIS's separator on the real graph up to this many vertices (a few ms
-#: per node there), the quotient separator above.
-AUTO_DIRECT_MAX_N = 50_000
+#: ``separator=auto`` (the default) uses METIS's separator on the real graph up to this many
+#: vertices, the quotient separator above: on the small, dense SuiteSparse matrices (mean degree
+#: 10-45) the quotient route's band refinement spans the whole graph and costs more than the
+#: direct call, for the same fill (results/patch/patch-2core.md).
+AUTO_DIRECT_MAX_N = 4096
+
+#: Trees of fewer levels are built without a thread pool: their few METIS calls (about 1 ms each)
+#: gain less from a second thread than starting one costs.
+POOL_MIN_LEVELS = 3
 
 
 PATCHERS = ("bfs", "lloyd", "spatial", "metis")
@@ -88,7 +94,7 @@ SEPARATORS = ("quotient", "direct", "auto")
 
 
 def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch_size: int = 64,
-                nd_levels: int = 9, leaf_size: int = 1024, patcher: str = "bfs", separator: str = "quotient", bisection: str = "rb",
+                nd_levels: int = 9, leaf_size: int = 1024, patcher: str = "bfs", separator: str = "auto", bisection: str = "rb",
                 trials: int = 1, band: float = 1.0, band_levels: int = 4, refine: int = 1,
                 local: str = "camd-subtrees", local_split: int = 5, amd_threshold: int = 1024,
                 layout: str = "postorder", seed: int = 0, threads: int = 1) -> Ordering:
@@ -120,17 +126,13 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
         raise ValueError(f"patch: expected patch_size >= 1, nd_levels >= 0, leaf_size >= 1, trials >= 1, band >= 0, refine >= 0, "
                          f"local_split >= 0 and threads >= 1; got {patch_size}, {nd_levels}, {leaf_size}, {trials}, {band}, "
                          f"{refine}, {local_split}, {threads}")
-    with _thread_pool(threads) as executor:
-        ordering = _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separator, bisection, trials, band,
-                                band_levels, refine, local, local_split, amd_threshold, layout, seed, executor)
-    ordering.stats["threads_used"] = int(threads)
-    return ordering
+    return _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separator, bisection, trials, band,
+                        band_levels, refine, local, local_split, amd_threshold, layout, seed, threads)
 
 
 def _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separator, bisection, trials, band, band_levels,
-                 refine, local, local_split, amd_threshold, layout, seed, executor) -> Ordering:
+                 refine, local, local_split, amd_threshold, layout, seed, threads) -> Ordering:
     n = graph.shape[0]
-    pool_map = map if executor is None else executor.map
     times = {"t_patch_s": 0.0, "t_quotient_s": 0.0, "t_decompose_s": 0.0, "t_local_s": 0.0,
              "t_assemble_s": 0.0}
     clock = time.perf_counter
@@ -138,7 +140,8 @@ def _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separ
     if graph.nnz == 0:
         # No off-diagonal entries: nothing to reduce; the identity is optimal.
         extras = {**times, "n_patches": n, "levels": 0, "separator_sizes_per_level": [], "separator_vertices": 0}
-        return Ordering(np.arange(n, dtype=np.int64), nd_tree(np.zeros(n, dtype=np.int64), 0, layout), extras)
+        return Ordering(np.arange(n, dtype=np.int64), nd_tree(np.zeros(n, dtype=np.int64), 0, layout),
+                        {**extras, "threads_used": 1})
 
     patch_of, n_patches = _patches(graph, coords, patcher, patch_size, seed)
     t1 = clock()
@@ -150,6 +153,19 @@ def _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separ
     effective_leaf = max(1, int(leaf_size * max(0.25, min(1.0, 6.0 / max(mean_degree, 1e-9)))))
     levels = tree_levels(n_patches, nd_levels, n, effective_leaf)
     stats["leaf_size_target"] = effective_leaf
+    threads_used = threads if levels >= POOL_MIN_LEVELS else 1
+    with _thread_pool(threads_used) as executor:
+        ordering = _tree_and_local(graph, patch_of, n_patches, levels, patch_size, separator, bisection, trials, band,
+                                   band_levels, refine, local, local_split, amd_threshold, layout, seed, executor,
+                                   times, stats, clock, t1)
+    ordering.stats["threads_used"] = int(threads_used)
+    return ordering
+
+
+def _tree_and_local(graph, patch_of, n_patches, levels, patch_size, separator, bisection, trials, band, band_levels,
+                    refine, local, local_split, amd_threshold, layout, seed, executor, times, stats, clock, t1) -> Ordering:
+    n = graph.shape[0]
+    pool_map = map if executor is None else executor.map
     if levels == 0:
         node_of = np.zeros(n, dtype=np.int32)
         t3 = clock()
