@@ -15,6 +15,7 @@ from permbench.core.specs import SpecError
 from permbench.orderings import create
 from permbench.orderings.patch import PRESETS, Patch, patch_order
 from permbench.orderings.patch.assembly import node_rank
+from permbench.orderings.patch.pipeline import AUTO_DIRECT_MAX_N, POOL_MIN_LEVELS
 from permbench.orderings.patch.matching import bipartite_vertex_cover, hopcroft_karp
 from permbench.orderings.patch.patcher import bfs_patches, lloyd_patches, spatial_patches
 
@@ -385,7 +386,8 @@ def test_same_permutation_for_any_thread_count(spec, small_subtrees):
         if name in ("grid", "delaunay", "tetgrid") and "direct" not in spec and "fast" not in spec:
             assert runs[0].stats["subtree_tasks"] > 1  # the subtree tasks ran
         for threads, run in zip((1, 2, 4), runs):
-            assert run.stats["threads_used"] == threads
+            # trees of fewer than POOL_MIN_LEVELS levels are built without a thread pool
+            assert run.stats["threads_used"] == (threads if run.stats["levels"] >= POOL_MIN_LEVELS else 1)
             np.testing.assert_array_equal(run.perm, runs[0].perm, err_msg=f"{spec} on {name}, {threads} threads")
             np.testing.assert_array_equal(run.nd_tree.sizes, runs[0].nd_tree.sizes)
         assert_nested_dissection(graph, runs[0])
@@ -494,3 +496,28 @@ def test_subtree_tasks_keep_the_separator_property_and_split_where_the_rule_says
         assert sum(extras["separator_sizes_per_level"]) == extras["separator_vertices"]
         assert len(extras["separator_sizes_per_level"]) == extras["levels"]
         assert_nested_dissection(graph, ordering)
+
+
+def _small_inputs():
+    """Graphs of at most 2000 vertices, where the adaptive rule takes direct separators and no pool."""
+    path = sp.diags([np.ones(1999), np.ones(1999)], [-1, 1], shape=(2000, 2000))
+    star = sp.coo_matrix((np.ones(1499), (np.zeros(1499, dtype=int), np.arange(1, 1500))), shape=(1500, 1500))
+    pieces = sp.block_diag([sp.diags([np.ones(39), np.ones(39)], [-1, 1]) for _ in range(40)])  # 40 paths
+    dense = sp.block_diag([np.ones((60, 60))] * 25).tolil()  # 25 dense blocks chained by one edge each
+    for b in range(24):
+        dense[60 * b + 59, 60 * b + 60] = dense[60 * b + 60, 60 * b + 59] = 1
+    return {"path": path, "star": star, "components": pieces, "dense blocks": dense,
+            "grid": load("grid[n=1600]").A}
+
+
+@pytest.mark.parametrize("name", ["path", "star", "components", "dense blocks", "grid"])
+def test_small_inputs_take_direct_separators_without_a_pool(name):
+    graph = symmetric_graph(sp.csr_matrix(_small_inputs()[name]))
+    assert graph.shape[0] <= min(2000, AUTO_DIRECT_MAX_N)
+    ordering = create("patch[leaf_size=128]").compute(graph, seed=1, threads=2)
+    assert_nested_dissection(graph, ordering)
+    assert ordering.stats["levels"] >= 1
+    assert ordering.stats["direct_levels"] == ordering.stats["levels"]
+    assert ordering.stats["threads_used"] == (2 if ordering.stats["levels"] >= POOL_MIN_LEVELS else 1)
+    serial = create("patch[leaf_size=128]").compute(graph, seed=1, threads=1)
+    np.testing.assert_array_equal(serial.perm, ordering.perm)

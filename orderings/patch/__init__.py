@@ -42,6 +42,15 @@ Adaptive rule (no fixed cost on small inputs), from n and the mean degree d = nn
 * the local step (``camd-subtrees``) orders the subtrees below level
   s = min(local_split, L, floor(log2(n / 16384))) one CAMD call each (32 subtrees at 1M, 8 at
   250k, 1 call — the whole graph — below 32k vertices, where more calls only add fixed cost);
+* separators (``separator=auto``, the default): METIS's vertex separator on each node's real
+  subgraph up to 4096 vertices (:data:`.pipeline.AUTO_DIRECT_MAX_N`), the quotient separator
+  with band refinement above. The small SuiteSparse matrices are dense (mean degree 10-45, against
+  6-14 on meshes), so a band of a patch radius covers the whole graph and refining it cost more
+  than METIS's own nested dissection (bcsstk27: 18 ms against 5 ms); the direct call gives the
+  same fill there. Inputs above 4096 vertices get the same permutation as before;
+* threads: a tree of fewer than 3 levels (:data:`.pipeline.POOL_MIN_LEVELS`; at most 3 METIS
+  calls of about 1 ms) is built without a thread pool, since starting the threads cost more than
+  they saved; ``threads_used`` is then 1;
 * refinement: METIS band refinement on the top ``band_levels`` levels and ``refine`` FM passes per
   level, both scaled by the patch radius in hops (:func:`.band.patch_radius`), so their cost
   follows the separators' size, not n.
