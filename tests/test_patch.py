@@ -376,15 +376,18 @@ def _thread_inputs():
     }
 
 
-@pytest.mark.parametrize("spec", ["patch[leaf_size=64]", "patch[preset=quality,leaf_size=64]",
+@pytest.mark.parametrize("spec", ["patch[leaf_size=64]", "patch[leaf_size=64,subtree_tasks=true]",
+                                  "patch[preset=quality,leaf_size=64,subtree_tasks=true]",
                                   "patch[preset=fast,leaf_size=64]", "patch[leaf_size=64,separator=direct]",
                                   "patch[leaf_size=64,local=camd,trials=3]"])
 def test_same_permutation_for_any_thread_count(spec, small_subtrees):
     for name, (graph, coords) in _thread_inputs().items():
         ordering = create(spec)
         runs = [ordering.compute(graph, coords=coords, seed=2, threads=t) for t in (1, 2, 4)]
-        if name in ("grid", "delaunay", "tetgrid") and "direct" not in spec and "fast" not in spec:
+        if name in ("grid", "delaunay", "tetgrid") and "subtree_tasks=true" in spec:
             assert runs[0].stats["subtree_tasks"] > 1  # the subtree tasks ran
+        if "subtree_tasks" not in spec:
+            assert runs[0].stats["subtree_tasks"] == 0  # off by default
         for threads, run in zip((1, 2, 4), runs):
             # trees of fewer than POOL_MIN_LEVELS levels are built without a thread pool
             assert run.stats["threads_used"] == (threads if run.stats["levels"] >= POOL_MIN_LEVELS else 1)
@@ -489,7 +492,7 @@ def test_subtree_tasks_keep_the_separator_property_and_split_where_the_rule_says
     assert subtrees.split_level(1_000_000, 2) == 2
     monkeypatch.setattr(subtrees, "SUBTREE_MIN", 300)
     for graph in (grid_graph(80), symmetric_graph(load("tetgrid[n=8000]").A)):
-        ordering = Patch(leaf_size=32).compute(graph, threads=2)
+        ordering = Patch(leaf_size=32, subtree_tasks=True).compute(graph, threads=2)
         extras = ordering.stats
         assert 0 < extras["split_level"] < extras["levels"]
         assert extras["subtree_tasks"] == 1 << extras["split_level"]

@@ -15,21 +15,27 @@ file per step:
 * :mod:`.assembly` — step 4, the postorder / reverse-BFS layouts and the ND tree (``Ordering.nd_tree``);
 * :mod:`.pipeline` — :func:`patch_order`, all of it timed phase by phase.
 
-Threads. ``compute(..., threads=N)`` runs the independent work of the tree on N threads. The top
-levels of the tree (down to nodes of about 64k vertices: 4 levels at 1M, none below 64k) are
-built level by level on the whole graph, with the METIS calls and FM passes of a level's nodes in
-parallel; below them every subtree is extracted as a graph of its own and decomposed to the bottom
-by one task, bookkeeping included (:mod:`.subtrees`); then the local step runs one CAMD call per
-subtree. METIS and CAMD are called through ctypes and the numba kernels are compiled without the
-GIL. Every parallel step submits calls that depend only on their own node or subtree and reads
-the results in submission order, the split level depends on n only, and METIS calls running at
-once each use their own instance of the library (METIS draws from libc's ``rand()``; see
-:mod:`.metis_sep`), so the permutation for a given seed is the same for every N. No numba
-``prange`` is used, so numba's threading layer (tbb / omp / workqueue) plays no part. Patch growth
-and the quotient graph stay serial (a few percent of the time). ``Ordering.stats`` has ``threads_used``,
-the phase times ``t_patch_s``, ``t_quotient_s``, ``t_decompose_s``, ``t_local_s``,
-``t_assemble_s``, and inside the decomposition ``t_top_s`` (top levels, mostly serial) and
-``t_subtrees_s`` (the subtree tasks), ``split_level`` and ``subtree_tasks``.
+Threads. ``compute(..., threads=N)`` runs the independent work of the tree on N threads: the
+METIS calls of one level (one bisection per node, one band separator per node), the FM passes of
+one level (numba kernels compiled without the GIL) and the local step (one CAMD call per subtree).
+METIS and CAMD are called through ctypes, which releases the GIL. Every parallel step submits
+calls that depend only on their own node or subtree and reads the results in submission order,
+and METIS calls running at once each use their own instance of the library (METIS draws from
+libc's ``rand()``; see :mod:`.metis_sep`), so the permutation for a given seed is the same for
+every N. No numba ``prange`` is used, so numba's threading layer plays no part. Patch growth, the
+quotient graph and the per-level bookkeeping stay serial.
+
+``subtree_tasks=true`` (off by default) builds only the top levels (down to nodes of about 64k
+vertices: 4 levels at 1M) level by level and decomposes every subtree below them as one task of
+its own on the pool, bookkeeping included (:mod:`.subtrees`; same permutation for any N, fill
+within 0.002 %). Measured on the H200 host at 16 threads, same process, two alternating rounds of
+medians of 5 (results/patch/README.md): 1M grid 0.652/0.626 s against 0.600/0.608 s level by
+level, 2.25M grid 1.318/1.265 s against 1.058/1.026 s — slower, because each task's level loop is
+Python holding the GIL; on 2 cores at 2 threads it was 5-16 % faster. Hence off.
+
+``Ordering.stats`` has ``threads_used``, the phase times ``t_patch_s``, ``t_quotient_s``,
+``t_decompose_s``, ``t_local_s``, ``t_assemble_s``, and inside the decomposition ``t_top_s``,
+``t_subtrees_s``, ``split_level`` and ``subtree_tasks``.
 
 Adaptive rule (no fixed cost on small inputs), from n and the mean degree d = nnz(graph) / n:
 
@@ -114,6 +120,7 @@ class Patch(OrderingBase):
         "local_split": 5,  # camd-subtrees: subtrees below this level are ordered one per call
         "amd_threshold": 1024,  # for local=amd-threshold
         "layout": "postorder",
+        "subtree_tasks": False,  # subtrees below ~64k-vertex nodes as independent tasks (orderings/patch/subtrees.py)
     }
     choices = {
         "preset": tuple(PRESETS),
@@ -193,5 +200,5 @@ class Patch(OrderingBase):
             separator=s["separator"], bisection=s["bisection"], trials=s["trials"], band=s["band"],
             band_levels=s["band_levels"], refine=s["refine"], local=s["local"],
             local_split=s["local_split"], amd_threshold=s["amd_threshold"], layout=s["layout"], seed=seed,
-            threads=threads,
+            threads=threads, subtree_tasks=s["subtree_tasks"],
         )

@@ -97,7 +97,7 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
                 nd_levels: int = 9, leaf_size: int = 1024, patcher: str = "bfs", separator: str = "auto", bisection: str = "rb",
                 trials: int = 1, band: float = 1.0, band_levels: int = 4, refine: int = 1,
                 local: str = "camd-subtrees", local_split: int = 5, amd_threshold: int = 1024,
-                layout: str = "postorder", seed: int = 0, threads: int = 1) -> Ordering:
+                layout: str = "postorder", seed: int = 0, threads: int = 1, subtree_tasks: bool = False) -> Ordering:
     """Patch-based nested dissection of a symmetric, diagonal-free CSR graph (see the package docstring).
 
     ``patch_size``: vertices per patch; ``nd_levels``: at most this many separator levels
@@ -111,7 +111,9 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
     camd-subtrees, the level whose subtrees are ordered one by one (the separators above it alone);
     ``layout``: postorder | bfs (reverse breadth-first, cuDSS's); ``seed``: METIS's seed;
     ``threads``: the thread budget (METIS and CAMD calls of independent tree nodes run on it; the
-    result is the same for every value).
+    result is the same for every value); ``subtree_tasks``: decompose the subtrees below nodes of
+    about 64k vertices as independent tasks on the pool (:mod:`.subtrees`; off by default: measured
+    slower at 16 threads, see the package docstring).
 
     Returns the permutation (new -> old), the ND tree (``nd_tree``: 2^(L+1) - 1 node sizes in the
     layout's order, summing to n) and, in ``stats``, the per-phase times (``t_*_s``) and the tree
@@ -127,11 +129,11 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
                          f"local_split >= 0 and threads >= 1; got {patch_size}, {nd_levels}, {leaf_size}, {trials}, {band}, "
                          f"{refine}, {local_split}, {threads}")
     return _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separator, bisection, trials, band,
-                        band_levels, refine, local, local_split, amd_threshold, layout, seed, threads)
+                        band_levels, refine, local, local_split, amd_threshold, layout, seed, threads, subtree_tasks)
 
 
 def _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separator, bisection, trials, band, band_levels,
-                 refine, local, local_split, amd_threshold, layout, seed, threads) -> Ordering:
+                 refine, local, local_split, amd_threshold, layout, seed, threads, subtree_tasks) -> Ordering:
     n = graph.shape[0]
     times = {"t_patch_s": 0.0, "t_quotient_s": 0.0, "t_decompose_s": 0.0, "t_local_s": 0.0,
              "t_assemble_s": 0.0}
@@ -157,13 +159,14 @@ def _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separ
     with _thread_pool(threads_used) as executor:
         ordering = _tree_and_local(graph, patch_of, n_patches, levels, patch_size, separator, bisection, trials, band,
                                    band_levels, refine, local, local_split, amd_threshold, layout, seed, executor,
-                                   times, stats, clock, t1)
+                                   times, stats, clock, t1, subtree_tasks)
     ordering.stats["threads_used"] = int(threads_used)
     return ordering
 
 
 def _tree_and_local(graph, patch_of, n_patches, levels, patch_size, separator, bisection, trials, band, band_levels,
-                    refine, local, local_split, amd_threshold, layout, seed, executor, times, stats, clock, t1) -> Ordering:
+                    refine, local, local_split, amd_threshold, layout, seed, executor, times, stats, clock, t1,
+                    subtree_tasks) -> Ordering:
     n = graph.shape[0]
     pool_map = map if executor is None else executor.map
     if levels == 0:
@@ -182,7 +185,7 @@ def _tree_and_local(graph, patch_of, n_patches, levels, patch_size, separator, b
             graph, patch_of, Q, levels, executor, metis_options=how["metis"],
             direct_levels=levels if direct else 0, unit_edge_weights=how["unit_edge_weights"],
             recursive=how["recursive"], trials=trials, band_width=band_hops, band_levels=band_levels,
-            refine_passes=refine, seed=seed)
+            refine_passes=refine, seed=seed, subtree_tasks=subtree_tasks)
         stats.update(tree_stats)
         stats["quotient_edges"] = int(Q.q_a.shape[0])  # at the start
         stats["inter_patch_edges"] = int(Q.edge_u.shape[0])

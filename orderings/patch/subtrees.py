@@ -146,11 +146,13 @@ def _merge_stats(total: dict, stats: dict, depth: int) -> None:
             total[key] = total.get(key, 0) + value
 
 
-def decompose_tree(graph, patch_of: np.ndarray, quotient: QuotientGraph, levels: int, executor=None, **options):
+def decompose_tree(graph, patch_of: np.ndarray, quotient: QuotientGraph, levels: int, executor=None,
+                   subtree_tasks: bool = True, **options):
     """The tree node of every vertex: the top levels on the whole graph, then one task per
     subtree (see the module docstring) on ``executor`` (a ``concurrent.futures`` executor; None
     runs everything in this thread). ``quotient``: the whole graph's quotient graph (of
-    ``patch_of``); ``options`` go to :func:`.decompose.decompose`.
+    ``patch_of``); ``options`` go to :func:`.decompose.decompose`. ``subtree_tasks=False``: the
+    whole tree level by level (no split).
 
     Returns (node_of, stats): the stats of all parts merged (per-level lists by global level),
     plus ``split_level``, ``subtree_tasks`` and the times ``t_top_s`` (the top levels: a few
@@ -160,7 +162,7 @@ def decompose_tree(graph, patch_of: np.ndarray, quotient: QuotientGraph, levels:
     n = graph.shape[0]
     clock = time.perf_counter
     t0 = clock()
-    s = split_level(n, levels)
+    s = split_level(n, levels) if subtree_tasks else 0
     top = decompose(graph, patch_of, quotient, levels if s == 0 else s, leaf_edges=s > 0, pool_map=pool_map, **options)
     stats = dict(top.stats)
     stats.update(split_level=s, subtree_tasks=0, t_top_s=clock() - t0, t_subtrees_s=0.0)
