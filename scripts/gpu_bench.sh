@@ -79,7 +79,7 @@ install_group() {  # install_group NAME FILES_DIR
       python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "/tmp/$name" "$dir"/*.whl
       # Say now whether it loads with what it needs (cuBLAS; NVRTC for 1.0), as the back-end loads it
       # (needs the base group installed first, for cuda-pathfinder).
-      (CUDSS=$version host_env && python3 -P -c "from permbench.harness.backends.cudss import preload_cudss
+      (CUDSS=$version host_env && python3 -P -c "from permbench.harness.backends._cudss_session import preload_cudss
 try: print('loads:', preload_cudss())
 except OSError as e: print('DOES NOT LOAD:', e)") ;;
   esac
@@ -168,7 +168,7 @@ PY
   test)
     host_env
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv
-    python3 -P -c 'import nvmath, cupy; from permbench.harness.backends.cudss import CuDSS, cudss_version; print("nvmath", nvmath.__version__, "cupy", cupy.__version__, "cudss", cudss_version(), CuDSS.available())'
+    python3 -P -c 'import nvmath, cupy; from permbench.harness.backends.cudss import CuDSS; from permbench.harness.backends._cudss_session import cudss_version; print("nvmath", nvmath.__version__, "cupy", cupy.__version__, "cudss", cudss_version(), CuDSS.available())'
     cd "$repo" && python3 -P -m pytest -q -p no:cacheprovider tests/test_cudss.py "$@" ;;
   explore)
     host_env

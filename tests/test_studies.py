@@ -302,3 +302,17 @@ def test_gpu_figures_rebuild_the_committed_cudss_study(tmp_path, monkeypatch):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000 and (tmp_path / f"{name}.json").is_file()
     missing = cli.invoke(app, ["study", "gpu-figures", str(tmp_path / "none.parquet")])
     assert missing.exit_code == 2 and "no such result file" in missing.output
+
+
+def test_gpu_bench_sh_imports_names_that_exist():
+    """The host script's inline Python names package functions; a moved function must fail here,
+    not on the GPU host (it did once: preload_cudss moved to harness/backends/_cudss_session.py)."""
+    import importlib
+
+    text = SCRIPT.read_text()
+    imports = re.findall(r"from (permbench[\w.]*) import ([\w, ]+)", text)
+    assert len(imports) >= 3
+    for module, names in imports:
+        loaded = importlib.import_module(module)
+        for name in (n.strip() for n in names.split(",")):
+            assert hasattr(loaded, name), f"scripts/gpu_bench.sh: {module} has no {name}"
