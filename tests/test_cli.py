@@ -63,6 +63,19 @@ def test_shipped_paper_suite_names_the_same_files_from_the_repository_root(monke
     assert data["figures"]["gpu_results"] == ["results/gpu/*.parquet"]
 
 
+def test_every_shipped_suite_writes_under_results(monkeypatch):
+    """A suite's ``out`` is relative to the suite's folder (configs/): one written as if from the
+    repository root ("results/...") would land in configs/results/ (it once did)."""
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    suite_files = sorted((root / "configs").glob("*.toml"))
+    assert len(suite_files) >= 5
+    for path in suite_files:
+        data = suites.load(path)
+        if "out" in data:
+            assert data["out"].startswith("results/"), f"{path.name}: out resolves to {data['out']}"
+
+
 def test_datasets_commands_take_data_dir_and_offline(tmp_path, monkeypatch):
     monkeypatch.delenv("PERMBENCH_DATA_DIR", raising=False)
     monkeypatch.delenv("PERMBENCH_OFFLINE", raising=False)
