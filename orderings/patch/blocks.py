@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 
 @numba.njit(cache=True, nogil=True)
-def _block_diagonal(indptr, indices, label, order, pos):
+def block_diagonal_csr(indptr, indices, label, order, pos):
     """CSR, in the positions of ``order``, of the edges whose two ends share a label >= 0."""
     n = order.shape[0]
     new_indptr = np.zeros(n + 1, dtype=np.int64)
@@ -51,7 +51,7 @@ def block_graph(graph: sp.csr_matrix, label: np.ndarray) -> tuple[np.ndarray, sp
     order = np.argsort(label, kind="stable")
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n)
-    indptr, indices = _block_diagonal(graph.indptr, graph.indices, label, order, pos)
+    indptr, indices = block_diagonal_csr(graph.indptr, graph.indices, label, order, pos)
     B = sp.csr_matrix((np.ones(indices.shape[0], dtype=np.int8), indices, indptr), shape=(n, n))
     B.sort_indices()
     return order, B, label[order]

@@ -157,42 +157,31 @@ def _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separ
     stats["leaf_size_target"] = effective_leaf
     threads_used = threads if levels >= POOL_MIN_LEVELS else 1
     with _thread_pool(threads_used) as executor:
-        ordering = _tree_and_local(graph, patch_of, n_patches, levels, patch_size, separator, bisection, trials, band,
-                                   band_levels, refine, local, local_split, amd_threshold, layout, seed, executor,
-                                   times, stats, clock, t1, subtree_tasks)
-    ordering.stats["threads_used"] = int(threads_used)
-    return ordering
-
-
-def _tree_and_local(graph, patch_of, n_patches, levels, patch_size, separator, bisection, trials, band, band_levels,
-                    refine, local, local_split, amd_threshold, layout, seed, executor, times, stats, clock, t1,
-                    subtree_tasks) -> Ordering:
-    n = graph.shape[0]
-    pool_map = map if executor is None else executor.map
-    if levels == 0:
-        node_of = np.zeros(n, dtype=np.int32)
-        t3 = clock()
-    else:
-        Q = quotient_graph(graph, patch_of, n_patches)
-        t2 = clock()
-        times["t_quotient_s"] = t2 - t1
-        how = BISECTIONS[bisection]
-        # Band half-width in hops: ``band`` patch radii (0 turns band refinement off).
-        band_hops = int(np.ceil(band * patch_radius(graph, patch_size))) if band > 0 else 0
-        stats["band_hops"] = band_hops
-        direct = separator == "direct" or (separator == "auto" and n <= AUTO_DIRECT_MAX_N)
-        node_of, tree_stats = decompose_tree(
-            graph, patch_of, Q, levels, executor, metis_options=how["metis"],
-            direct_levels=levels if direct else 0, unit_edge_weights=how["unit_edge_weights"],
-            recursive=how["recursive"], trials=trials, band_width=band_hops, band_levels=band_levels,
-            refine_passes=refine, seed=seed, subtree_tasks=subtree_tasks)
-        stats.update(tree_stats)
-        stats["quotient_edges"] = int(Q.q_a.shape[0])  # at the start
-        stats["inter_patch_edges"] = int(Q.edge_u.shape[0])
-        t3 = clock()
-        times["t_decompose_s"] = t3 - t2
-    rank = node_rank(levels, layout)
-    sequence = _local(graph, node_of, rank, local, amd_threshold, levels, local_split, pool_map)
+        pool_map = map if executor is None else executor.map
+        if levels == 0:
+            node_of = np.zeros(n, dtype=np.int32)
+            t3 = clock()
+        else:
+            Q = quotient_graph(graph, patch_of, n_patches)
+            t2 = clock()
+            times["t_quotient_s"] = t2 - t1
+            how = BISECTIONS[bisection]
+            # Band half-width in hops: ``band`` patch radii (0 turns band refinement off).
+            band_hops = int(np.ceil(band * patch_radius(graph, patch_size))) if band > 0 else 0
+            stats["band_hops"] = band_hops
+            direct = separator == "direct" or (separator == "auto" and n <= AUTO_DIRECT_MAX_N)
+            node_of, tree_stats = decompose_tree(
+                graph, patch_of, Q, levels, executor, metis_options=how["metis"],
+                direct_levels=levels if direct else 0, unit_edge_weights=how["unit_edge_weights"],
+                recursive=how["recursive"], trials=trials, band_width=band_hops, band_levels=band_levels,
+                refine_passes=refine, seed=seed, subtree_tasks=subtree_tasks)
+            stats.update(tree_stats)
+            stats["quotient_edges"] = int(Q.q_a.shape[0])  # at the start
+            stats["inter_patch_edges"] = int(Q.edge_u.shape[0])
+            t3 = clock()
+            times["t_decompose_s"] = t3 - t2
+        rank = node_rank(levels, layout)
+        sequence = _local(graph, node_of, rank, local, amd_threshold, levels, local_split, pool_map)
     t4 = clock()
     times["t_local_s"] = t4 - t3
     # CAMD's sets already come out in layout order; every other method needs the regrouping.
@@ -212,6 +201,7 @@ def _tree_and_local(graph, patch_of, n_patches, levels, patch_size, separator, b
         "leaf_size_min": int(leaves.min()),
         "leaf_size_max": int(leaves.max()),
         "empty_nodes": int((sizes == 0).sum()),
+        "threads_used": int(threads_used),
         **stats,
     }
     return Ordering(perm, tree, extras)

@@ -24,6 +24,7 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
+from .blocks import block_diagonal_csr
 from .decompose import decompose
 from .quotient import QuotientGraph, quotient_edges
 
@@ -85,30 +86,16 @@ def _group(node_of, first, count, edge_u):
 
 
 @numba.njit(cache=True, nogil=True)
-def _extract(indptr, indices, node_of, node, members, rank, patch_of, n_patches, edge_u, edge_v):
-    """The subgraph of tree node ``node`` (its ``members``, ascending; ``rank`` maps a vertex to
-    its position there): CSR over ranks (same index dtypes), its patches renumbered 0..k-1 in
+def _extract(indptr, indices, node_of, members, rank, patch_of, n_patches, edge_u, edge_v):
+    """The subgraph of one tree node (its ``members``, ascending; ``rank`` maps a vertex to
+    its position there): CSR over ranks, its patches renumbered 0..k-1 in
     the order of the old ids, k, and its inter-patch edges (``edge_u``/``edge_v``) in ranks."""
     m = members.shape[0]
-    xadj = np.zeros(m + 1, dtype=indptr.dtype)
-    for r in range(m):
-        v = members[r]
-        c = 0
-        for p in range(indptr[v], indptr[v + 1]):
-            if node_of[indices[p]] == node:
-                c += 1
-        xadj[r + 1] = xadj[r] + c
-    adjncy = np.empty(xadj[m], dtype=indices.dtype)
+    # The node's induced subgraph: its one block of the graph's block-diagonal part by node.
+    xadj, adjncy = block_diagonal_csr(indptr, indices, node_of, members, rank)
     used = np.zeros(n_patches + 1, dtype=np.int32)
     for r in range(m):
-        v = members[r]
-        used[patch_of[v] + 1] = 1
-        q = xadj[r]
-        for p in range(indptr[v], indptr[v + 1]):
-            u = indices[p]
-            if node_of[u] == node:
-                adjncy[q] = rank[u]
-                q += 1
+        used[patch_of[members[r]] + 1] = 1
     for k in range(n_patches):  # new id = number of used patches before it
         used[k + 1] += used[k]
     sub_patch = np.empty(m, dtype=np.int32)
@@ -182,7 +169,7 @@ def decompose_tree(graph, patch_of: np.ndarray, quotient: QuotientGraph, levels:
         members = order[bounds[k]:bounds[k + 1]]
         e0, e1 = edge_bounds[k], edge_bounds[k + 1]
         xadj, adjncy, sub_patch, k_patches, eu, ev = _extract(
-            graph.indptr, graph.indices, node_of, first + k, members, rank, top.patch_of, n_patches,
+            graph.indptr, graph.indices, node_of, members, rank, top.patch_of, n_patches,
             edge_u[e0:e1], edge_v[e0:e1])
         k_patches = int(k_patches)
         q_a, q_b, edge_q, q_weight = quotient_edges(eu, ev, sub_patch, k_patches)
