@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..core.specs import parse_spec
+from ..core.specs import parse_spec, read_formatted_value
 from .rows import params_text
 
 PROVENANCE_KEY = b"permbench.provenance"
@@ -114,21 +114,8 @@ def upgrade_totals(path, note: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 def params_of_name(name: str) -> dict:
     """The parameters a stored canonical plug-in name states, typed as the plug-in held them, with
     no plug-in imported: the core grammar (``core/specs.py``) keeps values as text, and a canonical
-    name writes them with ``specs.format_value`` (a boolean as ``true``/``false``, numbers as Python
-    writes them), so that writing is read back here; any other text was a string value
-    (``cudss[tree=off]``)."""
-    return {key: _stored_value(text) for key, text in parse_spec(name).params.items()}
-
-
-def _stored_value(text: str):
-    if text in ("true", "false"):
-        return text == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    name writes them with ``specs.format_value``, read back by ``specs.read_formatted_value``."""
+    return {key: read_formatted_value(text) for key, text in parse_spec(name).params.items()}
 
 
 def upgrade_params(path, note: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -51,6 +51,20 @@ def format_value(value) -> str:
     return str(value)
 
 
+def read_formatted_value(text: str):
+    """The value ``format_value`` wrote, typed again: ``true``/``false`` a boolean, a number an int
+    or float, anything else the text (for stored canonical names, where no plug-in is at hand to
+    coerce it; a plug-in coerces spec text itself, ``core/plugins.py``)."""
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def _split_params(body: str, text: str) -> list[tuple[str, list]]:
     items = []
     for part in filter(None, (p.strip() for p in body.split(","))):
