@@ -128,12 +128,6 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
         raise ValueError(f"patch: expected patch_size >= 1, nd_levels >= 0, leaf_size >= 1, trials >= 1, band >= 0, refine >= 0, "
                          f"local_split >= 0 and threads >= 1; got {patch_size}, {nd_levels}, {leaf_size}, {trials}, {band}, "
                          f"{refine}, {local_split}, {threads}")
-    return _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separator, bisection, trials, band,
-                        band_levels, refine, local, local_split, amd_threshold, layout, seed, threads, subtree_tasks)
-
-
-def _patch_order(graph, coords, patch_size, nd_levels, leaf_size, patcher, separator, bisection, trials, band, band_levels,
-                 refine, local, local_split, amd_threshold, layout, seed, threads, subtree_tasks) -> Ordering:
     n = graph.shape[0]
     times = {"t_patch_s": 0.0, "t_quotient_s": 0.0, "t_decompose_s": 0.0, "t_local_s": 0.0,
              "t_assemble_s": 0.0}
