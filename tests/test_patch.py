@@ -419,6 +419,49 @@ def test_parallel_metis_calls_match_serial_ones():
     assert set(np.unique(serial[0][0])) == {0, 1} and 2 in serial[0][1]
 
 
+def test_batched_bisections_equal_one_call_each_on_any_runs():
+    """bisect_blocks (one compiled loop per run of blocks, the GIL released) gives every block
+    what a single bisect call gives it, however the blocks are cut into runs and threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import scipy.sparse as sp
+
+    from permbench.orderings.patch.metis_sep import bisect, bisect_blocks, options_rows
+    from permbench.orderings.patch.pool import Pool
+
+    parts = [symmetric_graph(load(f"delaunay[n={n},seed={n}]").A) for n in (40, 300, 2000, 90, 700)]
+    whole = sp.block_diag(parts, format="csr")
+    whole.sort_indices()
+    starts = np.concatenate([[0], np.cumsum([g.shape[0] for g in parts])])
+    vwgt = np.arange(whole.shape[0]) % 3 + 1
+    ewgt = np.ones(whole.nnz, dtype=np.int64)
+    trials = [{"seed": 0, "ufactor": 200}, {"seed": 1, "ufactor": 200}]
+    jobs = np.array([(starts[k], starts[k + 1], t) for k in range(len(parts)) for t in range(2)], dtype=np.int64)
+    expected = np.zeros((2, whole.shape[0]), dtype=np.int8)
+    for s, e, t in jobs:
+        g = whole[s:e, s:e]
+        expected[t, s:e] = bisect(g.indptr, g.indices, vwgt[s:e], np.ones(g.nnz), **trials[t])
+    assert set(np.unique(expected)) == {0, 1}
+    for threads in (1, 3):
+        with ThreadPoolExecutor(threads) as executor:
+            pool = Pool(executor, threads)
+            out = np.full((2, whole.shape[0]), -1, dtype=np.int8)
+            list(pool(lambda r: bisect_blocks(whole.indptr, whole.indices, vwgt, ewgt, jobs[r[0]:r[1]],
+                                              options_rows(trials), out), pool.ranges(jobs.shape[0])))
+        np.testing.assert_array_equal(out, expected)
+
+
+def test_pool_ranges_cover_every_call_once():
+    from permbench.orderings.patch.pool import SERIAL, Pool
+
+    assert SERIAL.ranges(7) == [(0, 7)] and SERIAL.ranges(0) == []
+    pool = Pool(object(), 4)  # only ranges() is used: no executor needed
+    for n in (1, 5, 8, 100):
+        runs = pool.ranges(n)
+        assert runs[0][0] == 0 and runs[-1][1] == n and len(runs) == min(n, 8)
+        assert all(a < b for a, b in runs) and all(b == c for (_, b), (c, _) in zip(runs, runs[1:]))
+
+
 @pytest.mark.parametrize("split", [0, 1, 3, 20])
 def test_camd_subtrees_keeps_the_tree_and_the_fill_of_one_camd_call(split, small_subtrees):
     graph = grid_graph(100)

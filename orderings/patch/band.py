@@ -17,6 +17,7 @@ import numpy as np
 
 from .metis_sep import vertex_separator
 from .refine import _where
+from .pool import SERIAL
 
 
 @numba.njit(cache=True, nogil=True)
@@ -155,13 +156,13 @@ def _band_graph(indptr, indices, band, band_start, pos, state, sep_node, patch_o
     return xadj, adjncy, vwgt, block_start
 
 
-def band_refine(graph, sep, node_start, state, sep_node, patch_of, side, outside, width, seed=0, pool_map=map):
+def band_refine(graph, sep, node_start, state, sep_node, patch_of, side, outside, width, seed=0, pool=SERIAL):
     """Recompute each node's separator with METIS on its band graph; keep improvements.
 
     ``sep``/``node_start``: the level's separator grouped by node (``state`` marks it 3);
     ``outside[k]``: node k's vertex count on side 0 / 1. Updates ``state`` for the band vertices of
     improved nodes and returns them, with the number of improved nodes. The METIS calls (one per
-    node, independent) go through ``pool_map``.
+    node, independent) go through ``pool``.
     """
     band, band_start, pos = _band(graph.indptr, graph.indices, sep, node_start, state, sep_node,
                                   patch_of, side, width)
@@ -176,7 +177,7 @@ def band_refine(graph, sep, node_start, state, sep_node, patch_of, side, outside
         p0, p1 = xadj[s], xadj[e]
         return vertex_separator(xadj[s:e + 1] - p0, adjncy[p0:p1], seed, vwgt[s:e])
 
-    for k, part in zip(nodes, pool_map(separate, nodes)):
+    for k, part in zip(nodes, pool(separate, nodes)):
         s, e = block_start[k], block_start[k + 1]
         old = node_start[k + 1] - node_start[k]
         a, b = part[-2], part[-1]

@@ -21,6 +21,7 @@ from .metis_sep import vertex_separator
 from .quotient import QuotientGraph, quotient_edges
 from .refine import refine_level
 from .separators import bisect_patches, min_vertex_cover
+from .pool import SERIAL
 
 
 #: FM balance bound: a side may hold up to UBFACTOR / 2 of a node (METIS's nested dissection
@@ -177,7 +178,7 @@ def _node_weights(st: _State, side, first, n_nodes, state, touched):
     return weights
 
 
-def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm_passes, seed, pool_map=map):
+def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm_passes, seed, pool=SERIAL):
     """Improve the level's separators on the fine graph: METIS on a band around them (when
     ``band_width`` > 0), then FM passes. Returns (new separator, vertices that changed side)."""
     state[sep] = 3
@@ -187,7 +188,7 @@ def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm
         grouped, node_start = _group_by_node(st, sep, first, n_nodes)
         outside = _node_weights(st, side, first, n_nodes, state, sep)[:, :2]
         changed, stats["band_improved_nodes"] = band_refine(
-            graph, grouped, node_start, state, st.sep_node, st.patch_of, side, outside, band_width, seed, pool_map)
+            graph, grouped, node_start, state, st.sep_node, st.patch_of, side, outside, band_width, seed, pool)
         touched.append(changed)
     if fm_passes > 0:
         every = unique_vertices(st.n, *touched)
@@ -195,7 +196,7 @@ def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm
         grouped, node_start = _group_by_node(st, current, first, n_nodes)
         weights = _node_weights(st, side, first, n_nodes, state, every)
         touched.append(refine_level(graph.indptr, graph.indices, state, st.sep_node, st.patch_of, side,
-                                    grouped, node_start, weights, UBFACTOR, int(fm_passes), MAX_BAD_MOVES, pool_map))
+                                    grouped, node_start, weights, UBFACTOR, int(fm_passes), MAX_BAD_MOVES, pool))
     every = unique_vertices(st.n, *touched)
     where = state[every].astype(np.int64) - 1
     state[every] = 0
@@ -204,7 +205,7 @@ def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm
     return new_sep, moved, stats
 
 
-def _direct(graph, st: _State, first, seed, pool_map=map):
+def _direct(graph, st: _State, first, seed, pool=SERIAL):
     """METIS's vertex separator on the real subgraph of every node of the level. Returns the
     side of every patch (the side most of its vertices went to), the separator, and the vertices
     that went to the other side than their patch."""
@@ -222,7 +223,7 @@ def _direct(graph, st: _State, first, seed, pool_map=map):
         return vertex_separator(indptr, indices, seed)
 
     blocks = list(zip(*group_bounds(sorted_label)))
-    for (s, e), part in zip(blocks, pool_map(separate, blocks)):
+    for (s, e), part in zip(blocks, pool(separate, blocks)):
         where[order[s:e]] = part
     sep = np.flatnonzero(where == 2)
     rest = np.flatnonzero(where == 0), np.flatnonzero(where == 1)
@@ -250,7 +251,7 @@ def _best_trial(st: _State, sides: np.ndarray, first: int, n_nodes: int):
 def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_options: dict, *,
               direct_levels: int = 0, unit_edge_weights: bool = False, recursive: bool = False,
               trials: int = 1, band_width: int = 0, band_levels: int = 0, refine_passes: int = 0,
-              seed: int = 0, first_level: int = 0, leaf_edges: bool = False, pool_map=map) -> Decomposition:
+              seed: int = 0, first_level: int = 0, leaf_edges: bool = False, pool=SERIAL) -> Decomposition:
     """Build the tree top-down, one level per pass (step 2).
 
     Levels below ``direct_levels`` use METIS's vertex separator on each node's real subgraph;
@@ -259,7 +260,7 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
     many on each level below (top separators matter most), keep per node the bisection whose
     cut has the smallest minimum vertex cover, then improve it on the fine graph: METIS on a band
     of ``band_width`` hops around it on the first ``band_levels`` levels, and ``refine_passes``
-    FM passes. The METIS calls of a level (one per node) go through ``pool_map``.
+    FM passes. The METIS calls of a level (one per node) go through ``pool``.
 
     ``first_level``: the depth of this graph's root in a larger tree (when the graph is one of its
     nodes, see :mod:`.subtrees`); the per-depth settings above (trials, band and direct levels)
@@ -277,7 +278,7 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
         depth = first_level + level
         st.drop_dead_edges()
         if depth < direct_levels:
-            side, sep, moved = _direct(graph, st, first, seed, pool_map)
+            side, sep, moved = _direct(graph, st, first, seed, pool)
             counts["direct_levels"] += 1
             cover_sizes.append(int(sep.shape[0]))
         else:
@@ -286,7 +287,7 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
             q_weight = np.ones(int(keep.sum()), dtype=np.int64) if unit_edge_weights else q_alive[keep]
             trial_options = [dict(metis_options, seed=seed + t) for t in range(max(1, trials >> depth))]
             sides, bst = bisect_patches(st.node_of_patch, st.patch_weight, st.q_a[keep], st.q_b[keep],
-                                        q_weight, first, n_nodes, trial_options, recursive, pool_map)
+                                        q_weight, first, n_nodes, trial_options, recursive, pool)
             for key in bst:
                 counts[key] += bst[key]
             side, sep = _best_trial(st, sides, first, n_nodes)
@@ -295,7 +296,7 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
             width = band_width if depth < band_levels else 0
             if (refine_passes > 0 or width > 0) and sep.shape[0] > 0:
                 sep, moved, ist = _improve(graph, st, side, sep, first, n_nodes, state, width, refine_passes, seed,
-                                           pool_map)
+                                           pool)
                 counts["band_improved_nodes"] += ist["band_improved_nodes"]
         st.take_separator(sep)
         if moved.shape[0]:

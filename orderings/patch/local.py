@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from ..amd import amd_order
 from .blocks import block_graph, block_matrix, block_slice, group_bounds, halo_subgraph
 from .camd import camd_order, camd_order_csr
+from .pool import SERIAL
 
 #: camd-subtrees: the smallest average subtree worth a call of its own.
 SUBTREE_MIN = 16384
@@ -114,7 +115,7 @@ def subtree_jobs(node_of: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarra
     return job_of, roots
 
 
-def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool_map=map) -> np.ndarray:
+def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool=SERIAL) -> np.ndarray:
     """CAMD per job (see :func:`subtree_jobs`): the subtrees below level ``min(split, levels)``
     and the separators above it, each with its halo of ancestor-separator neighbours.
 
@@ -149,4 +150,4 @@ def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool_map=
         return members[perm[perm < members.shape[0]]]
 
     jobs = [j for j in range(roots.shape[0]) if bounds[j + 1] > bounds[j]]
-    return np.concatenate(list(pool_map(order_job, jobs)))
+    return np.concatenate(list(pool(order_job, jobs)))

@@ -17,6 +17,7 @@ import queue
 import threading
 from contextlib import contextmanager
 
+import numba
 import numpy as np
 
 from ...core.native_io import load_system_library
@@ -51,15 +52,25 @@ def _libmetis():
 
 
 class _Instance:
-    """The METIS functions of one more copy of libmetis, loaded in a new link-map namespace."""
+    """The METIS functions of one copy of libmetis: typed for calls from Python, and ``raw_*``
+    (every argument a pointer) for the compiled loops below, which take a function as argument.
+    ``address_of(name)``: where the function is in that copy."""
 
-    def __init__(self, handle: int, dlsym):
+    def __init__(self, address_of):
         for name, (restype, argtypes) in _SIGNATURES.items():
-            address = dlsym(handle, name.encode())
+            address = address_of(name)
             if not address:
-                raise RuntimeError(f"{name} not found in a namespaced copy of libmetis")
+                raise RuntimeError(f"{name} not found in a copy of libmetis")
             # CFUNCTYPE (not PYFUNCTYPE): the call releases the GIL.
             setattr(self, name, ctypes.CFUNCTYPE(restype, *argtypes)(address))
+            setattr(self, "raw_" + name, ctypes.CFUNCTYPE(restype, *[ctypes.c_void_p] * len(argtypes))(address))
+
+
+@functools.lru_cache(maxsize=1)
+def _own_instance() -> _Instance:
+    """The process's own libmetis (the first instance handed out)."""
+    lib = _libmetis()
+    return _Instance(lambda name: ctypes.cast(getattr(lib, name), ctypes.c_void_p).value)
 
 
 def _mapped_path(name: str) -> str:
@@ -82,7 +93,7 @@ def _new_instance():
     libc.dlmopen.restype, libc.dlmopen.argtypes = ctypes.c_void_p, [ctypes.c_long, ctypes.c_char_p, ctypes.c_int]
     libc.dlsym.restype, libc.dlsym.argtypes = ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_char_p]
     handle = libc.dlmopen(_LM_ID_NEWLM, _mapped_path(_libmetis()._name).encode(), _RTLD_NOW)
-    return _Instance(handle, libc.dlsym) if handle else None
+    return _Instance(lambda name: libc.dlsym(handle, name.encode())) if handle else None
 
 
 _idle: queue.SimpleQueue = queue.SimpleQueue()
@@ -108,7 +119,7 @@ def metis_library():
         lib = None
         with _pool_lock:
             if _pool["made"] == 0:
-                lib = _libmetis()
+                lib = _own_instance()
             elif not _pool["exhausted"]:
                 lib = _new_instance()
                 _pool["exhausted"] = lib is None
@@ -170,3 +181,70 @@ def vertex_separator(xadj: np.ndarray, adjncy: np.ndarray, seed: int = 0,
     if status != _OK:
         raise RuntimeError(f"METIS_ComputeVertexSeparator failed (status {status})")
     return part
+
+
+def options_rows(option_sets: list[dict]) -> np.ndarray:
+    """METIS option arrays, one row per dict of :func:`bisect`'s keywords (seed, ufactor, objtype)."""
+    rows = np.zeros((len(option_sets), _NOPTIONS), dtype=np.int32)
+    for row, opts in zip(rows, option_sets):
+        _libmetis().METIS_SetDefaultOptions(row)
+        row[_OPTION_SEED] = opts.get("seed", 0)
+        for key, index in (("ufactor", _OPTION_UFACTOR), ("objtype", _OPTION_OBJTYPE)):
+            if opts.get(key) is not None:
+                row[index] = opts[key]
+    return rows
+
+
+@numba.njit(cache=True, nogil=True)
+def _bisect_blocks(fn, indptr, adjncy, vwgt, adjwgt, jobs, options, out):
+    """METIS two-way partitions, one per row (start, stop, option row) of ``jobs``: the block
+    start..stop of a block-diagonal CSR (``adjncy`` in global ids) with the options of that row;
+    block j's sides go to out[option row, start:stop]. ``fn``: a METIS_PartGraph* function (every
+    argument a pointer). Returns METIS's status per job. No GIL is held, so runs of jobs on
+    different threads (each with its own ``fn`` instance) run at once."""
+    status = np.zeros(jobs.shape[0], dtype=np.int32)
+    big, big_e = 1, 1
+    for j in range(jobs.shape[0]):
+        big = max(big, jobs[j, 1] - jobs[j, 0])
+        big_e = max(big_e, indptr[jobs[j, 1]] - indptr[jobs[j, 0]])
+    # Scratch buffers live across the loop and are read after it, so they outlive every call.
+    xadj = np.empty(big + 1, dtype=np.int32)
+    adj = np.empty(big_e, dtype=np.int32)
+    vw = np.empty(big, dtype=np.int32)
+    ew = np.empty(big_e, dtype=np.int32)
+    part = np.empty(big, dtype=np.int32)
+    scalars = np.empty(4, dtype=np.int32)  # nvtxs, ncon, nparts, objval
+    opts = np.empty(options.shape[1], dtype=np.int32)
+    for j in range(jobs.shape[0]):
+        s, e, row = jobs[j, 0], jobs[j, 1], jobs[j, 2]
+        p0, p1 = indptr[s], indptr[e]
+        for i in range(e - s + 1):
+            xadj[i] = indptr[s + i] - p0
+        for p in range(p1 - p0):
+            adj[p] = adjncy[p0 + p] - s
+            ew[p] = adjwgt[p0 + p]
+        for i in range(e - s):
+            vw[i] = vwgt[s + i]
+        opts[:] = options[row]
+        scalars[0], scalars[1], scalars[2] = e - s, 1, 2
+        status[j] = fn(scalars[0:].ctypes.data, scalars[1:].ctypes.data, xadj.ctypes.data, adj.ctypes.data,
+                       vw.ctypes.data, 0, ew.ctypes.data, scalars[2:].ctypes.data, 0, 0, opts.ctypes.data,
+                       scalars[3:].ctypes.data, part.ctypes.data)
+        for i in range(e - s):
+            out[row, s + i] = part[i]
+    status[0] += 0 * (xadj[0] + adj[0] + vw[0] + ew[0] + part[0] + scalars[0] + opts[0])
+    return status
+
+
+def bisect_blocks(indptr, adjncy, vwgt, adjwgt, jobs: np.ndarray, options: np.ndarray, out: np.ndarray, *,
+                  recursive: bool = True) -> None:
+    """:func:`bisect` on many blocks of one block-diagonal CSR in one compiled loop (see
+    :func:`_bisect_blocks`) on one instance of libmetis; raises if METIS fails on any."""
+    with metis_library() as lib:
+        fn = lib.raw_METIS_PartGraphRecursive if recursive else lib.raw_METIS_PartGraphKway
+        status = _bisect_blocks(fn, indptr, adjncy, vwgt, adjwgt, jobs, options, out)
+    bad = np.flatnonzero(status != _OK)
+    if bad.shape[0]:
+        s, e, _ = jobs[bad[0]]
+        raise RuntimeError(f"{'METIS_PartGraphRecursive' if recursive else 'METIS_PartGraphKway'} failed "
+                           f"(status {status[bad[0]]}) on a block of {e - s} vertices")

@@ -15,6 +15,7 @@ from . import local as local_orderings
 from .assembly import LAYOUTS, group_by_node, nd_tree, node_rank
 from .band import patch_radius
 from .decompose import tree_levels
+from .pool import Pool
 from .patcher import bfs_patches, lloyd_patches, metis_patches, spatial_patches
 from .quotient import quotient_graph
 from .separators import OBJTYPES
@@ -51,9 +52,9 @@ def _thread_pool(threads: int):
         yield pool
 
 
-def _local(graph, node_of, rank, local: str, amd_threshold: int, levels: int, local_split: int, pool_map):
+def _local(graph, node_of, rank, local: str, amd_threshold: int, levels: int, local_split: int, pool):
     if local == "camd-subtrees":
-        return local_orderings.local_camd_subtrees(graph, node_of, rank, levels, local_split, pool_map)
+        return local_orderings.local_camd_subtrees(graph, node_of, rank, levels, local_split, pool)
     if local == "amd":
         return local_orderings.local_amd(graph, node_of)
     if local == "camd":
@@ -151,7 +152,7 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
     stats["leaf_size_target"] = effective_leaf
     threads_used = threads if levels >= POOL_MIN_LEVELS else 1
     with _thread_pool(threads_used) as executor:
-        pool_map = map if executor is None else executor.map
+        pool = Pool(executor, threads_used)
         if levels == 0:
             node_of = np.zeros(n, dtype=np.int32)
             t3 = clock()
@@ -165,7 +166,7 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
             stats["band_hops"] = band_hops
             direct = separator == "direct" or (separator == "auto" and n <= AUTO_DIRECT_MAX_N)
             node_of, tree_stats = decompose_tree(
-                graph, patch_of, Q, levels, executor, metis_options=how["metis"],
+                graph, patch_of, Q, levels, pool, metis_options=how["metis"],
                 direct_levels=levels if direct else 0, unit_edge_weights=how["unit_edge_weights"],
                 recursive=how["recursive"], trials=trials, band_width=band_hops, band_levels=band_levels,
                 refine_passes=refine, seed=seed, subtree_tasks=subtree_tasks)
@@ -175,7 +176,7 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
             t3 = clock()
             times["t_decompose_s"] = t3 - t2
         rank = node_rank(levels, layout)
-        sequence = _local(graph, node_of, rank, local, amd_threshold, levels, local_split, pool_map)
+        sequence = _local(graph, node_of, rank, local, amd_threshold, levels, local_split, pool)
     t4 = clock()
     times["t_local_s"] = t4 - t3
     # CAMD's sets already come out in layout order; every other method needs the regrouping.

@@ -22,6 +22,8 @@ import heapq
 import numba
 import numpy as np
 
+from .pool import SERIAL
+
 
 @numba.njit(cache=True, inline="always")
 def _where(v, state, sep_node, patch_of, side):
@@ -45,7 +47,7 @@ def _gain(indptr, indices, state, sep_node, patch_of, side, v, to):
 
 
 def refine_level(indptr, indices, state, sep_node, patch_of, side, sep, node_start, weights,
-                 ubfactor, max_passes, max_bad_moves, pool_map=map):
+                 ubfactor, max_passes, max_bad_moves, pool=SERIAL):
     """Refine the separators of all nodes of one level.
 
     ``state`` (int8, zeros on entry): where-overrides + 1; this level's separator ``sep`` must be
@@ -53,20 +55,40 @@ def refine_level(indptr, indices, state, sep_node, patch_of, side, sep, node_sta
     node_start[k+1]]``; ``weights[k]`` = (side 0, side 1, separator) vertex counts of node k,
     updated in place. Returns every vertex whose state was set (the caller reads and resets them).
 
-    The nodes are refined through ``pool_map``: a node's moves read and write only its own
+    The nodes are refined in runs (``pool.ranges``) on ``pool``: a node's moves read and write only its own
     vertices (active neighbours of an active vertex lie in the same node) and its own row of
     ``weights``, and the move stamps of different nodes never collide, so the nodes can run at
     once and the result does not depend on the number of threads.
     """
     lock = np.full(state.shape[0], -1, dtype=np.int64)
-    nodes = [k for k in range(node_start.shape[0] - 1) if node_start[k + 1] > node_start[k]]
+    nodes = np.array([k for k in range(node_start.shape[0] - 1) if node_start[k + 1] > node_start[k]], dtype=np.int64)
 
-    def one(k):
-        return _refine_node(indptr, indices, state, sep_node, patch_of, side, sep[node_start[k]:node_start[k + 1]],
-                            weights[k], lock, np.int64(1 + k * max_passes), ubfactor, max_passes, max_bad_moves)
+    def run(bounds):
+        a, b = bounds
+        return _refine_nodes(indptr, indices, state, sep_node, patch_of, side, sep, node_start, nodes[a:b], weights,
+                             lock, ubfactor, max_passes, max_bad_moves)
 
-    pieces = [sep] + list(pool_map(one, nodes))
+    pieces = [sep] + list(pool(run, pool.ranges(nodes.shape[0])))
     return np.concatenate(pieces).astype(np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _refine_nodes(indptr, indices, state, sep_node, patch_of, side, sep, node_start, nodes, weights, lock,
+                  ubfactor, max_passes, max_bad_moves):
+    """:func:`_refine_node` on each of ``nodes`` in turn; the vertices they pulled, in node order."""
+    parts = []
+    total = 0
+    for k in nodes:
+        got = _refine_node(indptr, indices, state, sep_node, patch_of, side, sep[node_start[k]:node_start[k + 1]],
+                           weights[k], lock, np.int64(1 + k * max_passes), ubfactor, max_passes, max_bad_moves)
+        parts.append(got)
+        total += got.shape[0]
+    out = np.empty(total, dtype=np.int64)
+    at = 0
+    for got in parts:
+        out[at:at + got.shape[0]] = got
+        at += got.shape[0]
+    return out
 
 
 @numba.njit(cache=True, nogil=True)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from .matching import bipartite_vertex_cover
-from .metis_sep import bisect
+from .metis_sep import bisect_blocks, options_rows
+from .pool import SERIAL
 
 #: METIS's objective codes (METIS_OBJTYPE_CUT / _VOL).
 OBJTYPES = {"cut": 0, "vol": 1}
@@ -30,15 +31,15 @@ def _half_split(weights: np.ndarray) -> np.ndarray:
 
 def bisect_patches(node_of_patch: np.ndarray, patch_weight: np.ndarray, q_a: np.ndarray, q_b: np.ndarray,
                    q_weight: np.ndarray, first_node: int, n_nodes: int, trial_options: list,
-                   recursive: bool = False, pool_map=map) -> tuple[np.ndarray, dict]:
+                   recursive: bool = False, pool=SERIAL) -> tuple[np.ndarray, dict]:
     """Bisect the quotient subgraph of every node in ``first_node .. first_node + n_nodes - 1``,
     once per entry of ``trial_options`` (keyword options of :func:`.metis_sep.bisect`, e.g.
     different seeds).
 
     ``q_a``/``q_b``/``q_weight``: the quotient edges alive at this level, both ends in the same node
     (``q_weight`` = fine edges behind each, or ones for unit weights). Patches of weight 0 are
-    ignored. The METIS calls go through ``pool_map`` (a thread pool's ``map``: each call depends
-    only on its own node, so the result is the same for any number of threads). Returns the side
+    ignored. The METIS calls run in compiled loops, one per run of ``pool.ranges`` on ``pool`` (each
+    call depends only on its own node, so the result is the same for any number of threads). Returns the side
     (0/1) of every patch in every trial (trials × patches) and counts for the statistics.
     """
     n_patches = node_of_patch.shape[0]
@@ -74,19 +75,21 @@ def bisect_patches(node_of_patch: np.ndarray, patch_weight: np.ndarray, q_a: np.
             continue
         calls.extend((s, e, t) for t in range(n_trials))
 
-    def call(job):
-        s, e, t = job
-        p0, p1 = indptr[s], indptr[e]
-        return bisect(indptr[s:e + 1] - p0, adjncy[p0:p1] - s, vweights[s:e], eweights[p0:p1],
-                      recursive=recursive, **trial_options[t])
+    jobs = np.array(calls, dtype=np.int64).reshape(-1, 3)
+    options = options_rows(trial_options)
 
-    for (s, e, t), part in zip(calls, pool_map(call, calls)):
+    def run(bounds):
+        a, b = bounds
+        bisect_blocks(indptr, adjncy, vweights, eweights, jobs[a:b], options, local_sides, recursive=recursive)
+
+    for _ in pool(run, pool.ranges(jobs.shape[0])):
+        pass
+    for s, e, t in calls:
         stats["metis_calls"] += 1
+        part = local_sides[t, s:e]
         if part.min() == part.max():
             stats["one_sided"] += 1
             local_sides[t, s:e] = _half_split(vweights[s:e])
-        else:
-            local_sides[t, s:e] = part
     sides[:, order] = local_sides
     return sides, stats
 

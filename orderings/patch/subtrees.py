@@ -27,6 +27,7 @@ import numpy as np
 from .blocks import block_diagonal_csr
 from .decompose import decompose
 from .quotient import QuotientGraph, quotient_edges
+from .pool import Pool, SERIAL
 
 #: The split level s is the first level whose nodes average fewer vertices than this.
 SUBTREE_MIN = 1 << 16
@@ -133,11 +134,11 @@ def _merge_stats(total: dict, stats: dict, depth: int) -> None:
             total[key] = total.get(key, 0) + value
 
 
-def decompose_tree(graph, patch_of: np.ndarray, quotient: QuotientGraph, levels: int, executor=None,
+def decompose_tree(graph, patch_of: np.ndarray, quotient: QuotientGraph, levels: int, pool: Pool = SERIAL,
                    subtree_tasks: bool = True, **options):
     """The tree node of every vertex: the top levels on the whole graph, then one task per
-    subtree (see the module docstring) on ``executor`` (a ``concurrent.futures`` executor; None
-    runs everything in this thread). ``quotient``: the whole graph's quotient graph (of
+    subtree (see the module docstring) on ``pool`` (:class:`.pool.Pool`; the default runs
+    everything in this thread). ``quotient``: the whole graph's quotient graph (of
     ``patch_of``); ``options`` go to :func:`.decompose.decompose`. ``subtree_tasks=False``: the
     whole tree level by level (no split).
 
@@ -145,12 +146,11 @@ def decompose_tree(graph, patch_of: np.ndarray, quotient: QuotientGraph, levels:
     plus ``split_level``, ``subtree_tasks`` and the times ``t_top_s`` (the top levels: a few
     parallel METIS and FM calls, the rest serial) and ``t_subtrees_s`` (the tasks, on the pool).
     """
-    pool_map = map if executor is None else executor.map
     n = graph.shape[0]
     clock = time.perf_counter
     t0 = clock()
     s = split_level(n, levels) if subtree_tasks else 0
-    top = decompose(graph, patch_of, quotient, levels if s == 0 else s, leaf_edges=s > 0, pool_map=pool_map, **options)
+    top = decompose(graph, patch_of, quotient, levels if s == 0 else s, leaf_edges=s > 0, pool=pool, **options)
     stats = dict(top.stats)
     stats.update(split_level=s, subtree_tasks=0, t_top_s=clock() - t0, t_subtrees_s=0.0)
     if s == 0 or s == levels:
@@ -176,12 +176,12 @@ def decompose_tree(graph, patch_of: np.ndarray, quotient: QuotientGraph, levels:
         Q = QuotientGraph(k_patches, np.bincount(sub_patch, minlength=k_patches).astype(np.int64), eu, ev, edge_q,
                           q_a, q_b, q_weight)
         sub = Graph((members.shape[0],) * 2, xadj, adjncy)
-        dec = decompose(sub, sub_patch, Q, levels - s, first_level=s, pool_map=map, **options)
+        dec = decompose(sub, sub_patch, Q, levels - s, first_level=s, pool=SERIAL, **options)
         _place(below, members, dec.node_of, first + k, s)
         return dec.stats
 
     tasks = [k for k in range(count) if bounds[k + 1] > bounds[k]]
-    for sub_stats in pool_map(subtree, tasks):
+    for sub_stats in pool(subtree, tasks):
         _merge_stats(stats, sub_stats, s)
     stats["subtree_tasks"] = len(tasks)
     in_subtree = node_of >= first
