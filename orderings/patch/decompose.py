@@ -52,8 +52,9 @@ def tree_levels(n_patches: int, nd_levels: int, n: int | None = None, leaf_size:
 
 
 @numba.njit(cache=True, nogil=True)
-def _incident_edges(indptr, indices, verts, is_member):
-    """Every edge with at least one end in ``verts`` (``is_member`` marks them), once each."""
+def _incident_edges(indptr, indices, verts, is_member, patch_of, sep_node):
+    """Every edge with at least one end in ``verts`` (``is_member`` marks them), once each, that
+    joins two patches and has no end in a separator."""
     count = 0
     for v in verts:
         count += indptr[v + 1] - indptr[v]
@@ -63,11 +64,37 @@ def _incident_edges(indptr, indices, verts, is_member):
     for v in verts:
         for p in range(indptr[v], indptr[v + 1]):
             u = indices[p]
-            if not is_member[u] or v < u:  # an edge between two members is seen from both ends
+            # An edge between two members is seen from both ends: keep it once.
+            if (not is_member[u] or v < u) and patch_of[u] != patch_of[v] and sep_node[u] < 0 and sep_node[v] < 0:
                 a[k] = v
                 b[k] = u
                 k += 1
     return a[:k], b[:k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _replace_edges(edge_u, edge_v, edge_q, is_moved, a, b, q_of_new, q_offset):
+    """The inter-patch edges with those touching a moved vertex replaced by ``a``-``b`` (whose
+    quotient edges are q_offset + ``q_of_new``), in one pass."""
+    m = edge_u.shape[0]
+    keep = np.empty(m, dtype=np.bool_)
+    kept = 0
+    for i in range(m):
+        keep[i] = not (is_moved[edge_u[i]] or is_moved[edge_v[i]])
+        kept += keep[i]
+    total = kept + a.shape[0]
+    u = np.empty(total, dtype=edge_u.dtype)
+    v = np.empty(total, dtype=edge_v.dtype)
+    q = np.empty(total, dtype=edge_q.dtype)
+    k = 0
+    for i in range(m):
+        if keep[i]:
+            u[k], v[k], q[k] = edge_u[i], edge_v[i], edge_q[i]
+            k += 1
+    for i in range(a.shape[0]):
+        u[k], v[k], q[k] = a[i], b[i], q_offset + q_of_new[i]
+        k += 1
+    return u, v, q
 
 
 def unique_vertices(n: int, *arrays) -> np.ndarray:
@@ -140,21 +167,16 @@ class _State:
         self.node_of_patch = np.concatenate([self.node_of_patch, self.node_of_patch[olds]])
         side = np.concatenate([side, 1 - side[olds]])
         # Edges touching a moved vertex: drop the old entries, add back those now between patches.
-        is_moved = np.zeros(self.n, dtype=bool)
+        is_moved = np.zeros(self.n, dtype=np.bool_)
         is_moved[moved] = True
-        keep = ~(is_moved[self.edge_u] | is_moved[self.edge_v])
-        a, b = _incident_edges(graph.indptr, graph.indices, moved, is_moved)
-        pa, pb = self.patch_of[a], self.patch_of[b]
-        inter = (pa != pb) & (self.sep_node[a] < 0) & (self.sep_node[b] < 0)
-        a, b = a[inter], b[inter]
+        a, b = _incident_edges(graph.indptr, graph.indices, moved, is_moved, self.patch_of, self.sep_node)
         # Every re-labelled edge touches a new patch, so its patch pair is a new quotient edge.
         q_a, q_b, edge_q, _ = quotient_edges(a, b, self.patch_of, self.patch_weight.shape[0])
         n_q = self.q_a.shape[0]
         self.q_a = np.concatenate([self.q_a, q_a])
         self.q_b = np.concatenate([self.q_b, q_b])
-        self.edge_u = np.concatenate([self.edge_u[keep], a])
-        self.edge_v = np.concatenate([self.edge_v[keep], b])
-        self.edge_q = np.concatenate([self.edge_q[keep], n_q + edge_q])
+        self.edge_u, self.edge_v, self.edge_q = _replace_edges(self.edge_u, self.edge_v, self.edge_q, is_moved,
+                                                               a, b, edge_q, n_q)
         return side
 
 
@@ -282,12 +304,9 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
             counts["direct_levels"] += 1
             cover_sizes.append(int(sep.shape[0]))
         else:
-            q_alive = np.bincount(st.edge_q, minlength=st.q_a.shape[0])
-            keep = q_alive > 0
-            q_weight = np.ones(int(keep.sum()), dtype=np.int64) if unit_edge_weights else q_alive[keep]
             trial_options = [dict(metis_options, seed=seed + t) for t in range(max(1, trials >> depth))]
-            sides, bst = bisect_patches(st.node_of_patch, st.patch_weight, st.q_a[keep], st.q_b[keep],
-                                        q_weight, first, n_nodes, trial_options, recursive, pool)
+            sides, bst = bisect_patches(st.node_of_patch, st.patch_weight, st.q_a, st.q_b, st.edge_q, first, n_nodes,
+                                        trial_options, recursive, unit_edge_weights, pool)
             for key in bst:
                 counts[key] += bst[key]
             side, sep = _best_trial(st, sides, first, n_nodes)

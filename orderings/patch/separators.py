@@ -8,6 +8,7 @@ search cover the whole level.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .matching import bipartite_vertex_cover
@@ -29,36 +30,76 @@ def _half_split(weights: np.ndarray) -> np.ndarray:
     return side
 
 
+@numba.njit(cache=True, nogil=True)
+def _level_graph(node_of_patch, patch_weight, q_a, q_b, edge_q, unit_edge_weights, first_node, n_nodes):
+    """The quotient subgraphs of a level's nodes as one block-diagonal CSR: live patches (weight
+    > 0) ordered by node, then by id (``order``; node k's block is node_bounds[k]..[k+1]); the
+    quotient edges that still carry fine edges (``edge_q`` counts them), each row's entries in
+    edge order, a -> b entries before b -> a ones; edge weights = fine edges behind the quotient
+    edge (or ones), at least 1. Counting sorts: linear in patches and edges."""
+    n_patches = node_of_patch.shape[0]
+    alive = np.zeros(q_a.shape[0], dtype=np.int64)
+    for q in edge_q:
+        alive[q] += 1
+    node_bounds = np.zeros(n_nodes + 1, dtype=np.int64)
+    for p in range(n_patches):
+        if patch_weight[p] > 0:
+            node_bounds[node_of_patch[p] - first_node + 1] += 1
+    for k in range(n_nodes):
+        node_bounds[k + 1] += node_bounds[k]
+    m = node_bounds[n_nodes]
+    order = np.empty(m, dtype=np.int64)
+    pos = np.full(n_patches, -1, dtype=np.int64)
+    fill = node_bounds[:-1].copy()
+    for p in range(n_patches):
+        if patch_weight[p] > 0:
+            k = node_of_patch[p] - first_node
+            order[fill[k]] = p
+            pos[p] = fill[k]
+            fill[k] += 1
+    indptr = np.zeros(m + 1, dtype=np.int64)
+    for q in range(q_a.shape[0]):
+        if alive[q] > 0:
+            indptr[pos[q_a[q]] + 1] += 1
+            indptr[pos[q_b[q]] + 1] += 1
+    for i in range(m):
+        indptr[i + 1] += indptr[i]
+    adjncy = np.empty(indptr[m], dtype=np.int64)
+    eweights = np.empty(indptr[m], dtype=np.int64)
+    at = indptr[:-1].copy()
+    for direction in range(2):
+        for q in range(q_a.shape[0]):
+            if alive[q] > 0:
+                a, b = (pos[q_a[q]], pos[q_b[q]]) if direction == 0 else (pos[q_b[q]], pos[q_a[q]])
+                adjncy[at[a]] = b
+                eweights[at[a]] = 1 if unit_edge_weights else alive[q]
+                at[a] += 1
+    vweights = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        vweights[i] = patch_weight[order[i]]
+    return order, node_bounds, indptr, adjncy, eweights, vweights
+
+
 def bisect_patches(node_of_patch: np.ndarray, patch_weight: np.ndarray, q_a: np.ndarray, q_b: np.ndarray,
-                   q_weight: np.ndarray, first_node: int, n_nodes: int, trial_options: list,
-                   recursive: bool = False, pool=SERIAL) -> tuple[np.ndarray, dict]:
+                   edge_q: np.ndarray, first_node: int, n_nodes: int, trial_options: list,
+                   recursive: bool = False, unit_edge_weights: bool = False, pool=SERIAL) -> tuple[np.ndarray, dict]:
     """Bisect the quotient subgraph of every node in ``first_node .. first_node + n_nodes - 1``,
     once per entry of ``trial_options`` (keyword options of :func:`.metis_sep.bisect`, e.g.
     different seeds).
 
-    ``q_a``/``q_b``/``q_weight``: the quotient edges alive at this level, both ends in the same node
-    (``q_weight`` = fine edges behind each, or ones for unit weights). Patches of weight 0 are
-    ignored. The METIS calls run in compiled loops, one per run of ``pool.ranges`` on ``pool`` (each
-    call depends only on its own node, so the result is the same for any number of threads). Returns the side
-    (0/1) of every patch in every trial (trials × patches) and counts for the statistics.
+    ``q_a``/``q_b``: the quotient edges; ``edge_q``: the quotient edge of every inter-patch fine
+    edge alive at this level (both ends in the same node): a quotient edge weighs the fine edges
+    behind it (ones with ``unit_edge_weights``), and one without any is left out. Patches of
+    weight 0 are ignored. The METIS calls run in compiled loops, one per run of ``pool.ranges``
+    on ``pool`` (each call depends only on its own node, so the result is the same for any number
+    of threads). Returns the side (0/1) of every patch in every trial (trials × patches) and
+    counts for the statistics.
     """
     n_patches = node_of_patch.shape[0]
     n_trials = len(trial_options)
     sides = np.zeros((n_trials, n_patches), dtype=np.int8)
-    live = np.flatnonzero(patch_weight > 0)
-    order = live[np.argsort(node_of_patch[live], kind="stable")]
-    pos = np.full(n_patches, -1, dtype=np.int64)
-    pos[order] = np.arange(order.shape[0])
-    node_bounds = np.searchsorted(node_of_patch[order], np.arange(first_node, first_node + n_nodes + 1))
-    rows = np.concatenate([pos[q_a], pos[q_b]])
-    cols = np.concatenate([pos[q_b], pos[q_a]])
-    wts = np.concatenate([q_weight, q_weight]).astype(np.int64)
-    by_row = np.argsort(rows, kind="stable")
-    adjncy = cols[by_row]
-    eweights = np.maximum(wts[by_row], 1)
-    indptr = np.zeros(order.shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=order.shape[0]), out=indptr[1:])
-    vweights = patch_weight[order].astype(np.int64)
+    order, node_bounds, indptr, adjncy, eweights, vweights = _level_graph(
+        node_of_patch, patch_weight, q_a, q_b, edge_q, unit_edge_weights, first_node, n_nodes)
     local_sides = np.zeros((n_trials, order.shape[0]), dtype=np.int8)
     stats = {"metis_calls": 0, "one_sided": 0, "single_patch_nodes": 0}
     calls = []  # (node start, node stop, trial) of every METIS call
