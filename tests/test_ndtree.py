@@ -49,3 +49,13 @@ def test_a_path_etree_is_all_separator_and_zero_levels_one_node():
     assert tree.sizes.tolist() == [6] and tree.layout == "reverse_bfs"
     with pytest.raises(ValueError, match="levels=-1"):
         tree_from_etree(np.arange(n), parent, levels=-1)
+
+
+def test_counting_order_is_a_stable_sort():
+    from permbench.core.ndtree import counting_order
+
+    rng = np.random.default_rng(3)
+    key = rng.integers(0, 37, size=5000)
+    order, start = counting_order(key, 40)
+    np.testing.assert_array_equal(order, np.argsort(key, kind="stable"))
+    np.testing.assert_array_equal(start, np.searchsorted(key[order], np.arange(41)))

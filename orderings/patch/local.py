@@ -22,8 +22,11 @@ assembly groups them with one stable sort).
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import scipy.sparse as sp
+
+from ...core.ndtree import counting_order
 
 from ..amd import amd_order
 from .blocks import block_graph, block_matrix, block_slice, group_bounds, halo_subgraph
@@ -101,18 +104,35 @@ def local_camd(graph, node_of, rank) -> np.ndarray:
     return camd_order(graph, np.searchsorted(used, constraint))
 
 
+@numba.njit(cache=True, nogil=True)
+def _job_of(node_of, split):
+    first = (1 << split) - 1
+    job_of = np.empty(node_of.shape[0], dtype=np.int64)
+    for i in range(node_of.shape[0]):
+        t = np.int64(node_of[i])
+        depth = 0
+        while ((np.int64(2) << depth) - 1) <= t:  # depth of t: the largest d with 2^d - 1 <= t
+            depth += 1
+        job_of[i] = ((t + 1) >> (depth - split)) - 1 - first if depth >= split else (1 << split) + t
+    return job_of
+
+
 def subtree_jobs(node_of: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray]:
     """Job of every vertex: job j < 2^split is the subtree under the j-th node of level ``split``;
     job 2^split + t is separator node t of a level above ``split``. Also the root tree node of
     every job."""
-    t = node_of.astype(np.int64)
-    depth = np.floor(np.log2(t + 1)).astype(np.int64)
-    first = (1 << split) - 1
-    below = depth >= split
-    ancestor = ((t + 1) >> np.where(below, depth - split, 0)) - 1
-    job_of = np.where(below, ancestor - first, (1 << split) + t)
-    roots = np.concatenate([first + np.arange(1 << split), np.arange(first)])
-    return job_of, roots
+    roots = np.concatenate([(1 << split) - 1 + np.arange(1 << split), np.arange((1 << split) - 1)])
+    return _job_of(node_of, split), roots
+
+
+@numba.njit(cache=True, nogil=True)
+def _local_index(by_job, job_of, bounds):
+    """Position of every vertex inside its job."""
+    local_index = np.empty(by_job.shape[0], dtype=np.int64)
+    for i in range(by_job.shape[0]):
+        v = by_job[i]
+        local_index[v] = i - bounds[job_of[v]]
+    return local_index
 
 
 def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool=SERIAL) -> np.ndarray:
@@ -131,10 +151,8 @@ def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool=SERI
     by_size = int(np.floor(np.log2(max(1.0, node_of.shape[0] / SUBTREE_MIN))))
     split = max(0, min(split, levels, by_size))
     job_of, roots = subtree_jobs(node_of, split)
-    by_job = np.argsort(job_of, kind="stable")  # ascending vertex id inside each job
-    bounds = np.searchsorted(job_of[by_job], np.arange(roots.shape[0] + 1))
-    local_index = np.empty(node_of.shape[0], dtype=np.int64)
-    local_index[by_job] = np.arange(by_job.shape[0]) - np.repeat(bounds[:-1], np.diff(bounds))
+    by_job, bounds = counting_order(job_of, roots.shape[0])  # ascending vertex id inside each job
+    local_index = _local_index(by_job, job_of, bounds)
     node_rank = rank[node_of]
 
     def order_job(j):

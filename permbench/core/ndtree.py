@@ -64,13 +64,28 @@ def node_rank(levels: int, layout: str) -> np.ndarray:
     return rank
 
 
+@numba.njit(cache=True, nogil=True)
+def counting_order(key: np.ndarray, n_keys: int):
+    """The stable sort order of integer keys 0 <= key < n_keys, and where each key starts in it
+    (n_keys + 1 bounds): a counting sort, linear in len(key) + n_keys."""
+    start = np.zeros(n_keys + 1, dtype=np.int64)
+    for k in key:
+        start[k + 1] += 1
+    for k in range(n_keys):
+        start[k + 1] += start[k]
+    fill = start[:-1].copy()
+    order = np.empty(key.shape[0], dtype=np.int64)
+    for i in range(key.shape[0]):
+        order[fill[key[i]]] = i
+        fill[key[i]] += 1
+    return order, start
+
+
 def group_by_node(sequence: np.ndarray, node_of: np.ndarray, rank: np.ndarray) -> np.ndarray:
     """Reorder ``sequence`` (vertices) so that their nodes follow ``rank`` (``node_rank``); one
     stable sort keeps the order of the vertices inside every node."""
-    key = rank[node_of[sequence]]
-    # Small integer keys let numpy's stable sort use radix sort.
-    key = key.astype(np.int16 if rank.shape[0] < 2**15 else np.int32)
-    return sequence[np.argsort(key, kind="stable")]
+    order, _ = counting_order(rank[node_of[sequence]], rank.shape[0])
+    return sequence[order]
 
 
 @dataclass(frozen=True, eq=False)
