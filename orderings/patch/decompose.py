@@ -73,28 +73,50 @@ def _incident_edges(indptr, indices, verts, is_member, patch_of, sep_node):
 
 
 @numba.njit(cache=True, nogil=True)
-def _replace_edges(edge_u, edge_v, edge_q, is_moved, a, b, q_of_new, q_offset):
-    """The inter-patch edges with those touching a moved vertex replaced by ``a``-``b`` (whose
-    quotient edges are q_offset + ``q_of_new``), in one pass."""
+def _next_edges(edge_u, edge_v, edge_q, is_moved, a, b, q_of_new, q_offset, sep_node, patch_of, node_of_patch):
+    """The inter-patch edges for the next level, in one pass: those touching a moved vertex are
+    replaced by ``a``-``b`` (whose quotient edges are q_offset + ``q_of_new``), and only edges that
+    can still be cut stay (both ends outside any separator and in the same tree node: edges
+    between different nodes never meet again)."""
     m = edge_u.shape[0]
-    keep = np.empty(m, dtype=np.bool_)
+    keep = np.empty(m + a.shape[0], dtype=np.bool_)
     kept = 0
-    for i in range(m):
-        keep[i] = not (is_moved[edge_u[i]] or is_moved[edge_v[i]])
+    for i in range(m + a.shape[0]):
+        if i < m:
+            x, y = edge_u[i], edge_v[i]
+            ok = not (is_moved[x] or is_moved[y])
+        else:
+            x, y = a[i - m], b[i - m]
+            ok = True
+        keep[i] = ok and sep_node[x] < 0 and sep_node[y] < 0 and node_of_patch[patch_of[x]] == node_of_patch[patch_of[y]]
         kept += keep[i]
-    total = kept + a.shape[0]
-    u = np.empty(total, dtype=edge_u.dtype)
-    v = np.empty(total, dtype=edge_v.dtype)
-    q = np.empty(total, dtype=edge_q.dtype)
+    u = np.empty(kept, dtype=edge_u.dtype)
+    v = np.empty(kept, dtype=edge_v.dtype)
+    q = np.empty(kept, dtype=edge_q.dtype)
     k = 0
-    for i in range(m):
+    for i in range(m + a.shape[0]):
         if keep[i]:
-            u[k], v[k], q[k] = edge_u[i], edge_v[i], edge_q[i]
+            if i < m:
+                u[k], v[k], q[k] = edge_u[i], edge_v[i], edge_q[i]
+            else:
+                u[k], v[k], q[k] = a[i - m], b[i - m], q_offset + q_of_new[i - m]
             k += 1
-    for i in range(a.shape[0]):
-        u[k], v[k], q[k] = a[i], b[i], q_offset + q_of_new[i]
-        k += 1
     return u, v, q
+
+
+@numba.njit(cache=True, nogil=True)
+def _node_weights_of(patch_weight, node_of_patch, patch_of, side, state, touched, first, n_nodes):
+    """(side 0, side 1, separator) vertex counts per node of the level: the patches' weights on
+    their sides, corrected for the ``touched`` vertices whose place ``state`` overrides."""
+    weights = np.zeros((n_nodes, 3), dtype=np.int64)
+    for p in range(patch_weight.shape[0]):
+        if patch_weight[p] > 0:
+            weights[node_of_patch[p] - first, side[p]] += patch_weight[p]
+    for v in touched:
+        k = node_of_patch[patch_of[v]] - first
+        weights[k, side[patch_of[v]]] -= 1
+        weights[k, state[v] - 1] += 1
+    return weights
 
 
 def unique_vertices(n: int, *arrays) -> np.ndarray:
@@ -104,18 +126,6 @@ def unique_vertices(n: int, *arrays) -> np.ndarray:
     for a in arrays:
         mark[a] = True
     return np.flatnonzero(mark)
-
-
-@numba.njit(cache=True, nogil=True)
-def _live_edges(edge_u, edge_v, edge_q, sep_node, patch_of, node_of_patch):
-    """Keep the inter-patch edges that can still be cut: both ends outside any separator and in
-    the same tree node (edges between different nodes never meet again)."""
-    keep = np.empty(edge_u.shape[0], dtype=np.bool_)
-    for i in range(edge_u.shape[0]):
-        u, v = edge_u[i], edge_v[i]
-        keep[i] = (sep_node[u] < 0 and sep_node[v] < 0
-                   and node_of_patch[patch_of[u]] == node_of_patch[patch_of[v]])
-    return edge_u[keep], edge_v[keep], edge_q[keep]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -141,12 +151,18 @@ class _State:
         self.node_of_patch = np.zeros(Q.n_patches, dtype=np.int64)
         self.patch_weight = Q.patch_size.copy()
         self.sep_node = np.full(n, -1, dtype=np.int32)
+        self.lock, self.stamp_base = np.full(n, -1, dtype=np.int64), 0  # FM move stamps (see .refine)
         self.edge_u, self.edge_v, self.edge_q = Q.edge_u, Q.edge_v, Q.edge_q
         self.q_a, self.q_b = Q.q_a, Q.q_b
 
-    def drop_dead_edges(self):
-        self.edge_u, self.edge_v, self.edge_q = _live_edges(self.edge_u, self.edge_v, self.edge_q,
-                                                             self.sep_node, self.patch_of, self.node_of_patch)
+    def next_level(self, moved, new_edges):
+        """Drop the edges that can no longer be cut, replace those touching ``moved`` vertices by
+        ``new_edges`` (from :meth:`move_to_new_patches`); called once the level's nodes are set."""
+        is_moved = np.zeros(self.n, dtype=np.bool_)
+        is_moved[moved] = True
+        a, b, q, q_offset = new_edges
+        self.edge_u, self.edge_v, self.edge_q = _next_edges(self.edge_u, self.edge_v, self.edge_q, is_moved, a, b, q,
+                                                            q_offset, self.sep_node, self.patch_of, self.node_of_patch)
 
     def cut_edges(self, side):
         return _cut_edges(self.edge_u, self.edge_v, self.patch_of, side)
@@ -157,7 +173,8 @@ class _State:
 
     def move_to_new_patches(self, graph, moved, side):
         """Vertices ``moved`` went to the other side than their patch: give them new patches
-        (one per old patch) and re-label the fine edges around them. Returns the extended side."""
+        (one per old patch). Returns the extended side and the fine edges around them that now
+        join two patches, with their (new) quotient edges, for :meth:`next_level`."""
         old = self.patch_of[moved]
         olds, inv, counts = np.unique(old, return_inverse=True, return_counts=True)
         first_new = self.patch_weight.shape[0]
@@ -175,9 +192,7 @@ class _State:
         n_q = self.q_a.shape[0]
         self.q_a = np.concatenate([self.q_a, q_a])
         self.q_b = np.concatenate([self.q_b, q_b])
-        self.edge_u, self.edge_v, self.edge_q = _replace_edges(self.edge_u, self.edge_v, self.edge_q, is_moved,
-                                                               a, b, edge_q, n_q)
-        return side
+        return side, (a, b, edge_q, n_q)
 
 
 def _group_by_node(st: _State, verts, first, n_nodes):
@@ -188,16 +203,7 @@ def _group_by_node(st: _State, verts, first, n_nodes):
 
 def _node_weights(st: _State, side, first, n_nodes, state, touched):
     """(side 0, side 1, separator) vertex counts per node, with the places in ``state``."""
-    live = st.patch_weight > 0
-    k_patch = st.node_of_patch[live] - first
-    weights = np.zeros((n_nodes, 3), dtype=np.int64)
-    for s in (0, 1):
-        in_s = side[live] == s
-        weights[:, s] = np.bincount(k_patch[in_s], weights=st.patch_weight[live][in_s], minlength=n_nodes)
-    k = st.node_of_patch[st.patch_of[touched]] - first
-    np.subtract.at(weights, (k, side[st.patch_of[touched]]), 1)
-    np.add.at(weights, (k, state[touched].astype(np.int64) - 1), 1)
-    return weights
+    return _node_weights_of(st.patch_weight, st.node_of_patch, st.patch_of, side, state, touched, first, n_nodes)
 
 
 def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm_passes, seed, pool=SERIAL):
@@ -218,7 +224,9 @@ def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm
         grouped, node_start = _group_by_node(st, current, first, n_nodes)
         weights = _node_weights(st, side, first, n_nodes, state, every)
         touched.append(refine_level(graph.indptr, graph.indices, state, st.sep_node, st.patch_of, side,
-                                    grouped, node_start, weights, UBFACTOR, int(fm_passes), MAX_BAD_MOVES, pool))
+                                    grouped, node_start, weights, UBFACTOR, int(fm_passes), MAX_BAD_MOVES, pool,
+                                    st.lock, st.stamp_base))
+        st.stamp_base += n_nodes * int(fm_passes)
     every = unique_vertices(st.n, *touched)
     where = state[every].astype(np.int64) - 1
     state[every] = 0
@@ -298,7 +306,6 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
     for level in range(levels):
         first, n_nodes = (1 << level) - 1, 1 << level
         depth = first_level + level
-        st.drop_dead_edges()
         if depth < direct_levels:
             side, sep, moved = _direct(graph, st, first, seed, pool)
             counts["direct_levels"] += 1
@@ -318,14 +325,17 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
                                            pool)
                 counts["band_improved_nodes"] += ist["band_improved_nodes"]
         st.take_separator(sep)
+        none = np.zeros(0, dtype=np.int32)
+        new_edges = (none, none, none, 0)
         if moved.shape[0]:
             moved_total += int(moved.shape[0])
-            side = st.move_to_new_patches(graph, moved, side)
+            side, new_edges = st.move_to_new_patches(graph, moved, side)
         sep_sizes.append(int(sep.shape[0]))
         st.node_of_patch = 2 * st.node_of_patch + 1 + side
+        if level + 1 < levels or leaf_edges:
+            st.next_level(moved, new_edges)
     node_of = np.where(st.sep_node >= 0, st.sep_node, st.node_of_patch[st.patch_of]).astype(np.int32)
-    if leaf_edges:
-        st.drop_dead_edges()  # what is left joins patches of one leaf: a leaf's own quotient graph
+    # With ``leaf_edges``, the edges left join patches of one leaf: a leaf's own quotient graph.
     stats = dict(counts)
     stats["separator_sizes_per_level"] = sep_sizes
     stats["cover_sizes_per_level"] = cover_sizes

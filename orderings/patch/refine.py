@@ -47,7 +47,7 @@ def _gain(indptr, indices, state, sep_node, patch_of, side, v, to):
 
 
 def refine_level(indptr, indices, state, sep_node, patch_of, side, sep, node_start, weights,
-                 ubfactor, max_passes, max_bad_moves, pool=SERIAL):
+                 ubfactor, max_passes, max_bad_moves, pool=SERIAL, lock=None, stamp_base=0):
     """Refine the separators of all nodes of one level.
 
     ``state`` (int8, zeros on entry): where-overrides + 1; this level's separator ``sep`` must be
@@ -59,14 +59,19 @@ def refine_level(indptr, indices, state, sep_node, patch_of, side, sep, node_sta
     vertices (active neighbours of an active vertex lie in the same node) and its own row of
     ``weights``, and the move stamps of different nodes never collide, so the nodes can run at
     once and the result does not depend on the number of threads.
+
+    ``lock`` (int64, one per vertex, -1 or a stamp) may be kept from level to level (saves a fill
+    of n entries per level) if ``stamp_base`` grows past every stamp used before: this level
+    stamps from stamp_base + 1 to stamp_base + (number of nodes) * max_passes.
     """
-    lock = np.full(state.shape[0], -1, dtype=np.int64)
+    if lock is None:
+        lock = np.full(state.shape[0], -1, dtype=np.int64)
     nodes = np.array([k for k in range(node_start.shape[0] - 1) if node_start[k + 1] > node_start[k]], dtype=np.int64)
 
     def run(bounds):
         a, b = bounds
         return _refine_nodes(indptr, indices, state, sep_node, patch_of, side, sep, node_start, nodes[a:b], weights,
-                             lock, ubfactor, max_passes, max_bad_moves)
+                             lock, stamp_base, ubfactor, max_passes, max_bad_moves)
 
     pieces = [sep] + list(pool(run, pool.ranges(nodes.shape[0])))
     return np.concatenate(pieces).astype(np.int64)
@@ -74,13 +79,13 @@ def refine_level(indptr, indices, state, sep_node, patch_of, side, sep, node_sta
 
 @numba.njit(cache=True, nogil=True)
 def _refine_nodes(indptr, indices, state, sep_node, patch_of, side, sep, node_start, nodes, weights, lock,
-                  ubfactor, max_passes, max_bad_moves):
+                  stamp_base, ubfactor, max_passes, max_bad_moves):
     """:func:`_refine_node` on each of ``nodes`` in turn; the vertices they pulled, in node order."""
     parts = []
     total = 0
     for k in nodes:
         got = _refine_node(indptr, indices, state, sep_node, patch_of, side, sep[node_start[k]:node_start[k + 1]],
-                           weights[k], lock, np.int64(1 + k * max_passes), ubfactor, max_passes, max_bad_moves)
+                           weights[k], lock, np.int64(stamp_base + 1 + k * max_passes), ubfactor, max_passes, max_bad_moves)
         parts.append(got)
         total += got.shape[0]
     out = np.empty(total, dtype=np.int64)
