@@ -73,35 +73,13 @@ def _incident_edges(indptr, indices, verts, is_member, patch_of, sep_node):
 
 
 @numba.njit(cache=True, nogil=True)
-def _next_edges(edge_u, edge_v, edge_q, is_moved, a, b, q_of_new, q_offset, sep_node, patch_of, node_of_patch):
-    """The inter-patch edges for the next level, in one pass: those touching a moved vertex are
-    replaced by ``a``-``b`` (whose quotient edges are q_offset + ``q_of_new``), and only edges that
-    can still be cut stay (both ends outside any separator and in the same tree node: edges
-    between different nodes never meet again)."""
-    m = edge_u.shape[0]
-    keep = np.empty(m + a.shape[0], dtype=np.bool_)
-    kept = 0
-    for i in range(m + a.shape[0]):
-        if i < m:
-            x, y = edge_u[i], edge_v[i]
-            ok = not (is_moved[x] or is_moved[y])
-        else:
-            x, y = a[i - m], b[i - m]
-            ok = True
-        keep[i] = ok and sep_node[x] < 0 and sep_node[y] < 0 and node_of_patch[patch_of[x]] == node_of_patch[patch_of[y]]
-        kept += keep[i]
-    u = np.empty(kept, dtype=edge_u.dtype)
-    v = np.empty(kept, dtype=edge_v.dtype)
-    q = np.empty(kept, dtype=edge_q.dtype)
-    k = 0
-    for i in range(m + a.shape[0]):
-        if keep[i]:
-            if i < m:
-                u[k], v[k], q[k] = edge_u[i], edge_v[i], edge_q[i]
-            else:
-                u[k], v[k], q[k] = a[i - m], b[i - m], q_offset + q_of_new[i - m]
-            k += 1
-    return u, v, q
+def _live_mask(edge_u, edge_v, is_moved, sep_node, patch_of, node_of_patch, lo, hi, keep):
+    """keep[i] for edges lo..hi-1: the edge can still be cut (no end moved, both ends outside any
+    separator and in the same tree node: edges between different nodes never meet again)."""
+    for i in range(lo, hi):
+        x, y = edge_u[i], edge_v[i]
+        keep[i] = (not (is_moved[x] or is_moved[y]) and sep_node[x] < 0 and sep_node[y] < 0
+                   and node_of_patch[patch_of[x]] == node_of_patch[patch_of[y]])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -129,16 +107,19 @@ def unique_vertices(n: int, *arrays) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _cut_edges(edge_u, edge_v, patch_of, side):
-    """The edges whose patches went to different sides, and the side of each edge's first end."""
-    cut = np.empty(edge_u.shape[0], dtype=np.bool_)
-    for i in range(edge_u.shape[0]):
+def _cut_mask(edge_u, edge_v, patch_of, side, lo, hi, cut):
+    """cut[i] for edges lo..hi-1: the edge's patches went to different sides."""
+    for i in range(lo, hi):
         cut[i] = side[patch_of[edge_u[i]]] != side[patch_of[edge_v[i]]]
-    u, v = edge_u[cut], edge_v[cut]
-    su = np.empty(u.shape[0], dtype=np.int8)
-    for i in range(u.shape[0]):
-        su[i] = side[patch_of[u[i]]]
-    return u, v, su
+
+
+def _edge_mask(pool, kernel, m: int, *args) -> np.ndarray:
+    """A boolean per edge from ``kernel(*args, lo, hi, out)``, over runs of edges on ``pool``
+    (the per-edge lookups are random accesses into arrays of n entries: the costly part)."""
+    out = np.empty(m, dtype=np.bool_)
+    for _ in pool(lambda r: kernel(*args, r[0], r[1], out), pool.ranges(m)):
+        pass
+    return out
 
 
 class _State:
@@ -155,17 +136,25 @@ class _State:
         self.edge_u, self.edge_v, self.edge_q = Q.edge_u, Q.edge_v, Q.edge_q
         self.q_a, self.q_b = Q.q_a, Q.q_b
 
-    def next_level(self, moved, new_edges):
+    def next_level(self, moved, new_edges, pool=SERIAL):
         """Drop the edges that can no longer be cut, replace those touching ``moved`` vertices by
-        ``new_edges`` (from :meth:`move_to_new_patches`); called once the level's nodes are set."""
+        ``new_edges`` (from :meth:`move_to_new_patches`, appended after the old ones); called once
+        the level's nodes are set."""
         is_moved = np.zeros(self.n, dtype=np.bool_)
         is_moved[moved] = True
         a, b, q, q_offset = new_edges
-        self.edge_u, self.edge_v, self.edge_q = _next_edges(self.edge_u, self.edge_v, self.edge_q, is_moved, a, b, q,
-                                                            q_offset, self.sep_node, self.patch_of, self.node_of_patch)
+        look = (is_moved, self.sep_node, self.patch_of, self.node_of_patch)
+        keep = _edge_mask(pool, _live_mask, self.edge_u.shape[0], self.edge_u, self.edge_v, *look)
+        keep_new = _edge_mask(SERIAL, _live_mask, a.shape[0], a, b, np.zeros(self.n, dtype=np.bool_), *look[1:])
+        self.edge_u = np.concatenate([self.edge_u[keep], a[keep_new]])
+        self.edge_v = np.concatenate([self.edge_v[keep], b[keep_new]])
+        self.edge_q = np.concatenate([self.edge_q[keep], (q_offset + q[keep_new]).astype(self.edge_q.dtype)])
 
-    def cut_edges(self, side):
-        return _cut_edges(self.edge_u, self.edge_v, self.patch_of, side)
+    def cut_edges(self, side, pool=SERIAL):
+        """The edges whose patches went to different sides, and the side of each one's first end."""
+        cut = _edge_mask(pool, _cut_mask, self.edge_u.shape[0], self.edge_u, self.edge_v, self.patch_of, side)
+        u, v = self.edge_u[cut], self.edge_v[cut]
+        return u, v, side[self.patch_of[u]]
 
     def take_separator(self, sep):
         self.sep_node[sep] = self.node_of_patch[self.patch_of[sep]]
@@ -264,9 +253,9 @@ def _direct(graph, st: _State, first, seed, pool=SERIAL):
     return side, sep, moved
 
 
-def _best_trial(st: _State, sides: np.ndarray, first: int, n_nodes: int):
+def _best_trial(st: _State, sides: np.ndarray, first: int, n_nodes: int, pool=SERIAL):
     """Per node, keep the trial bisection whose cut has the smallest minimum vertex cover."""
-    covers = [min_vertex_cover(*st.cut_edges(side)) for side in sides]
+    covers = [min_vertex_cover(*st.cut_edges(side, pool)) for side in sides]
     if len(covers) == 1:
         return sides[0], covers[0]
     size = np.stack([np.bincount(st.node_of_patch[st.patch_of[c]] - first, minlength=n_nodes) for c in covers])
@@ -316,7 +305,7 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
                                         trial_options, recursive, unit_edge_weights, pool)
             for key in bst:
                 counts[key] += bst[key]
-            side, sep = _best_trial(st, sides, first, n_nodes)
+            side, sep = _best_trial(st, sides, first, n_nodes, pool)
             cover_sizes.append(int(sep.shape[0]))
             moved = sep[:0]
             width = band_width if depth < band_levels else 0
@@ -333,7 +322,7 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
         sep_sizes.append(int(sep.shape[0]))
         st.node_of_patch = 2 * st.node_of_patch + 1 + side
         if level + 1 < levels or leaf_edges:
-            st.next_level(moved, new_edges)
+            st.next_level(moved, new_edges, pool)
     node_of = np.where(st.sep_node >= 0, st.sep_node, st.node_of_patch[st.patch_of]).astype(np.int32)
     # With ``leaf_edges``, the edges left join patches of one leaf: a leaf's own quotient graph.
     stats = dict(counts)
