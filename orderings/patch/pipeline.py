@@ -157,7 +157,7 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
             node_of = np.zeros(n, dtype=np.int32)
             t3 = clock()
         else:
-            Q = quotient_graph(graph, patch_of, n_patches)
+            Q = quotient_graph(graph, patch_of, n_patches, pool)
             t2 = clock()
             times["t_quotient_s"] = t2 - t1
             how = BISECTIONS[bisection]

@@ -13,21 +13,26 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
+from .pool import SERIAL
+
 
 @numba.njit(cache=True, nogil=True)
-def _inter_patch_edges(indptr, indices, patch_of):
-    n = indptr.shape[0] - 1
+def _count_inter_patch(indptr, indices, patch_of, lo, hi):
+    """Fine edges u > v between two patches whose smaller end v is in lo..hi-1."""
     count = 0
-    for v in range(n):
+    for v in range(lo, hi):
         pv = patch_of[v]
         for p in range(indptr[v], indptr[v + 1]):
             u = indices[p]
             if u > v and patch_of[u] != pv:
                 count += 1
-    eu = np.empty(count, dtype=np.int32)
-    ev = np.empty(count, dtype=np.int32)
-    k = 0
-    for v in range(n):
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_inter_patch(indptr, indices, patch_of, lo, hi, eu, ev, k):
+    """Write those edges (in vertex, then adjacency order) from position k on."""
+    for v in range(lo, hi):
         pv = patch_of[v]
         for p in range(indptr[v], indptr[v + 1]):
             u = indices[p]
@@ -35,6 +40,19 @@ def _inter_patch_edges(indptr, indices, patch_of):
                 eu[k] = v
                 ev[k] = u
                 k += 1
+
+
+def _inter_patch_edges(indptr, indices, patch_of, pool=SERIAL):
+    """Every fine edge between two patches once (smaller end first, ascending), counted and
+    written over runs of vertices on ``pool``."""
+    runs = pool.ranges(indptr.shape[0] - 1)
+    counts = list(pool(lambda r: _count_inter_patch(indptr, indices, patch_of, r[0], r[1]), runs))
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    eu = np.empty(int(starts[-1]), dtype=np.int32)
+    ev = np.empty(int(starts[-1]), dtype=np.int32)
+    for _ in pool(lambda j: _fill_inter_patch(indptr, indices, patch_of, runs[j][0], runs[j][1], eu, ev, starts[j]),
+                  range(len(runs))):
+        pass
     return eu, ev
 
 
@@ -100,8 +118,8 @@ class QuotientGraph:
     q_weight: np.ndarray
 
 
-def quotient_graph(graph: sp.csr_matrix, patch_of: np.ndarray, n_patches: int) -> QuotientGraph:
-    eu, ev = _inter_patch_edges(graph.indptr, graph.indices, patch_of)
+def quotient_graph(graph: sp.csr_matrix, patch_of: np.ndarray, n_patches: int, pool=SERIAL) -> QuotientGraph:
+    eu, ev = _inter_patch_edges(graph.indptr, graph.indices, patch_of, pool)
     q_a, q_b, edge_q, q_weight = quotient_edges(eu, ev, patch_of, n_patches)
     return QuotientGraph(
         n_patches=n_patches,
