@@ -73,12 +73,13 @@ def _incident_edges(indptr, indices, verts, is_member, patch_of, sep_node):
 
 
 @numba.njit(cache=True, nogil=True)
-def _live_mask(edge_u, edge_v, is_moved, sep_node, patch_of, node_of_patch, lo, hi, keep):
-    """keep[i] for edges lo..hi-1: the edge can still be cut (no end moved, both ends outside any
-    separator and in the same tree node: edges between different nodes never meet again)."""
+def _live_mask(edge_u, edge_v, is_moved, moved_too, sep_node, patch_of, node_of_patch, lo, hi, keep):
+    """keep[i] for edges lo..hi-1: the edge can still be cut (no end moved, unless ``moved_too``;
+    both ends outside any separator and in the same tree node: edges between different nodes
+    never meet again)."""
     for i in range(lo, hi):
         x, y = edge_u[i], edge_v[i]
-        keep[i] = (not (is_moved[x] or is_moved[y]) and sep_node[x] < 0 and sep_node[y] < 0
+        keep[i] = ((moved_too or not (is_moved[x] or is_moved[y])) and sep_node[x] < 0 and sep_node[y] < 0
                    and node_of_patch[patch_of[x]] == node_of_patch[patch_of[y]])
 
 
@@ -143,9 +144,9 @@ class _State:
         is_moved = np.zeros(self.n, dtype=np.bool_)
         is_moved[moved] = True
         a, b, q, q_offset = new_edges
-        look = (is_moved, self.sep_node, self.patch_of, self.node_of_patch)
-        keep = _edge_mask(pool, _live_mask, self.edge_u.shape[0], self.edge_u, self.edge_v, *look)
-        keep_new = _edge_mask(SERIAL, _live_mask, a.shape[0], a, b, np.zeros(self.n, dtype=np.bool_), *look[1:])
+        look = (self.sep_node, self.patch_of, self.node_of_patch)
+        keep = _edge_mask(pool, _live_mask, self.edge_u.shape[0], self.edge_u, self.edge_v, is_moved, False, *look)
+        keep_new = _edge_mask(SERIAL, _live_mask, a.shape[0], a, b, is_moved, True, *look)
         self.edge_u = np.concatenate([self.edge_u[keep], a[keep_new]])
         self.edge_v = np.concatenate([self.edge_v[keep], b[keep_new]])
         self.edge_q = np.concatenate([self.edge_q[keep], (q_offset + q[keep_new]).astype(self.edge_q.dtype)])
