@@ -271,6 +271,22 @@ def test_vertex_cover_is_valid_and_minimum_on_random_bipartite_graphs(rng):
         assert len(cover) == brute_force_matching_size(left, right)  # König
 
 
+def test_bipartite_csr_is_scipys_canonical_csr(rng):
+    from permbench.orderings.patch.matching import bipartite_csr
+
+    for _ in range(20):
+        m = int(rng.integers(1, 300))
+        left = rng.integers(0, 50, m) * 7  # gaps in the ids, repeated edges
+        right = 10_000 + rng.integers(0, 60, m) * 3
+        rows, cols, indptr, indices = bipartite_csr(left, right)
+        r_idx, c_idx = np.searchsorted(np.unique(left), left), np.searchsorted(np.unique(right), right)
+        B = sp.csr_matrix((np.ones(m), (r_idx, c_idx)), shape=(rows.shape[0], cols.shape[0]))
+        np.testing.assert_array_equal(rows, np.unique(left))
+        np.testing.assert_array_equal(cols, np.unique(right))
+        np.testing.assert_array_equal(indptr, B.indptr)
+        np.testing.assert_array_equal(indices, B.indices)
+
+
 def test_matching_on_layered_graphs_where_scipy_explodes():
     # Ladders: every level has two rows joined to both columns of the next level. SciPy's
     # Hopcroft–Karp re-explores them exponentially (scipy/scipy#26147); ours removes dead ends.

@@ -15,15 +15,17 @@ file per step:
 * :mod:`.assembly` — step 4, the postorder / reverse-BFS layouts and the ND tree (``Ordering.nd_tree``);
 * :mod:`.pipeline` — :func:`patch_order`, all of it timed phase by phase.
 
-Threads. ``compute(..., threads=N)`` runs the independent work of the tree on N threads: the
-METIS calls of one level (one bisection per node, one band separator per node), the FM passes of
-one level (numba kernels compiled without the GIL) and the local step (one CAMD call per subtree).
-METIS and CAMD are called through ctypes, which releases the GIL. Every parallel step submits
-calls that depend only on their own node or subtree and reads the results in submission order,
-and METIS calls running at once each use their own instance of the library (METIS draws from
-libc's ``rand()``; see :mod:`.metis_sep`), so the permutation for a given seed is the same for
-every N. No numba ``prange`` is used, so numba's threading layer plays no part. Patch growth, the
-quotient graph and the per-level bookkeeping stay serial.
+Threads. ``compute(..., threads=N)`` runs the independent work on N threads (:mod:`.pool`): the
+inter-patch edges of the quotient graph (runs of vertices), the METIS bisections and the FM passes
+of one tree level (runs of nodes, each run one compiled loop that holds no GIL: METIS is called
+through each library instance's function pointer), the band separators of one level (one METIS
+call per node), the level's per-edge passes (runs of edges) and the local step (one CAMD call per
+subtree). Every parallel step hands out calls that depend only on their own inputs and reads the
+results in a fixed order, and METIS calls running at once each use their own instance of the
+library (METIS draws from libc's ``rand()``; see :mod:`.metis_sep`), so the permutation for a given
+seed is the same for every N. No numba ``prange`` is used, so numba's threading layer plays no
+part. Patch growth and the rest of the per-level bookkeeping (compiled, linear in the level's
+patches and edges) stay serial, as do the METIS calls of the top levels (one node, two nodes, ...).
 
 ``subtree_tasks=true`` (off by default) builds only the top levels (down to nodes of about 64k
 vertices: 4 levels at 1M) level by level and decomposes every subtree below them as one task of

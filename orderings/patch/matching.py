@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-import scipy.sparse as sp
 
 _INF = np.iinfo(np.int64).max
 
@@ -134,9 +133,40 @@ def bipartite_vertex_cover(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     not reachable from a free left vertex by alternating paths, plus the reachable right ones."""
     if left.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
-    rows, r_idx = np.unique(left, return_inverse=True)
-    cols, c_idx = np.unique(right, return_inverse=True)
-    B = sp.csr_matrix((np.ones(r_idx.shape[0], dtype=np.int8), (r_idx, c_idx)), shape=(rows.shape[0], cols.shape[0]))
-    match_row, match_col = hopcroft_karp(B.indptr, B.indices, cols.shape[0])
-    row_seen, col_seen = _koenig_reached(B.indptr, B.indices, match_row, match_col)
+    rows, cols, indptr, indices = bipartite_csr(left, right)
+    match_row, match_col = hopcroft_karp(indptr, indices, cols.shape[0])
+    row_seen, col_seen = _koenig_reached(indptr, indices, match_row, match_col)
     return np.concatenate([rows[~row_seen], cols[col_seen]]).astype(np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def bipartite_csr(left, right):
+    """The bipartite graph of edges ``left[i]``–``right[i]`` with rows = the distinct left ids and
+    columns = the distinct right ids, both ascending, as a CSR with each row's columns ascending
+    and distinct (what scipy's COO -> CSR conversion gives, without its passes and overhead)."""
+    rows = np.unique(left)
+    cols = np.unique(right)
+    r_idx = np.searchsorted(rows, left)
+    c_idx = np.searchsorted(cols, right)
+    indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+    for r in r_idx:
+        indptr[r + 1] += 1
+    for r in range(rows.shape[0]):
+        indptr[r + 1] += indptr[r]
+    fill = indptr[:-1].copy()
+    raw = np.empty(r_idx.shape[0], dtype=np.int64)
+    for i in range(r_idx.shape[0]):
+        raw[fill[r_idx[i]]] = c_idx[i]
+        fill[r_idx[i]] += 1
+    # Sort and de-duplicate every row (rows are short: a vertex's neighbours across the cut).
+    out_ptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+    indices = np.empty(raw.shape[0], dtype=np.int64)
+    k = 0
+    for r in range(rows.shape[0]):
+        row = np.sort(raw[indptr[r]:indptr[r + 1]])
+        for j in range(row.shape[0]):
+            if j == 0 or row[j] != row[j - 1]:
+                indices[k] = row[j]
+                k += 1
+        out_ptr[r + 1] = k
+    return rows, cols, out_ptr, indices[:k]
