@@ -195,7 +195,8 @@ def cudss_configuration(ordering: str, params: dict, tree_source: str | None = N
         if p["reorder"] == "default":
             return name if p["mt"] else DEFAULT_1T
         return name + ("" if p["mt"] else " (no MT layer)")
-    return f"{ordering} + {TREE_SOURCES.get(tree_source) or TREE_MODES.get(p['tree'], 'tree=' + str(p['tree']))}"
+    name = f"{ordering} + {TREE_SOURCES.get(tree_source) or TREE_MODES.get(p['tree'], 'tree=' + str(p['tree']))}"
+    return name + ("" if p["mt"] else " (no MT layer)")  # never pooled with the same ordering's MT runs
 
 
 def cudss_rows(frame: pd.DataFrame) -> pd.DataFrame:

@@ -67,6 +67,8 @@ def patch_table(frame, label: str, patch: str = "patch") -> str:
     ok = frame[(frame.status == "ok") & (frame.backend == "symbolic")]
     if ok.empty:
         raise ValueError(f"{label}: no ok rows of the symbolic back-end")
+    if ok.threads.nunique() > 1:
+        return scaling_table(frame, label)
     stats = ok.groupby(["dataset", "ordering"]).agg(
         n=("n", "first"), t=("t_order_s", "median"), t_min=("t_order_s", "min"), t_max=("t_order_s", "max"),
         nnz=("nnz_L", "median"), flops=("flops", "median"), runs=("t_order_s", "size"), threads=("threads", "first"))
@@ -135,6 +137,46 @@ def patch_table(frame, label: str, patch: str = "patch") -> str:
         lines.append("\n## Cells not ok\n")
         for _, r in failed.iterrows():
             lines.append(f"- {r.dataset} / {r.ordering} / {r.backend}: {r.status} ({r.reason})")
+    return "\n".join(lines) + "\n"
+
+
+def scaling_table(frame, label: str) -> str:
+    """Markdown of a thread-scaling study (one ordering at several thread budgets, symbolic
+    back-end): per input and ordering, the median ``t_order_s`` [min-max] at each thread count, the
+    speed-up of the median over one thread, and for the patch ordering the median decomposition
+    and local-step times. Rows of different thread budgets are never pooled."""
+    import numpy as np
+
+    ok = frame[(frame.status == "ok") & (frame.backend == "symbolic")]
+    threads = sorted(int(t) for t in ok.threads.unique())
+    stats = ok.groupby(["dataset", "ordering", "threads"]).agg(
+        n=("n", "first"), t=("t_order_s", "median"), t_min=("t_order_s", "min"), t_max=("t_order_s", "max"),
+        runs=("t_order_s", "size"))
+    lines = [f"Result file `{label}`; thread budgets: {threads}; repeats per cell: "
+             f"{sorted(stats.runs.unique().tolist())}. Every cell at one thread budget; no pooling across them.\n",
+             "## Ordering time by thread budget (median s [min-max]; speed-up of the median over the fewest threads)\n"]
+    head = ["input", "n", "ordering"] + [f"{t} threads" for t in threads] + [f"{threads[-1]} vs {threads[0]}"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    phases = []
+    for (d, o), s in stats.groupby(level=[0, 1]):
+        s = s.droplevel([0, 1])
+        cells = [d, f"{int(s.n.iloc[0]):,}", o]
+        cells += [f"{s.t[t]:.3f} [{s.t_min[t]:.3f}-{s.t_max[t]:.3f}]" if t in s.index else "-" for t in threads]
+        cells.append(f"{s.t[threads[0]] / s.t[threads[-1]]:.2f}x" if threads[0] in s.index and threads[-1] in s.index
+                     else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+        rows = ok[(ok.dataset == d) & (ok.ordering == o)]
+        extras = [json.loads(e) if isinstance(e, str) else e for e in rows.ordering_extras]
+        if extras and "t_decompose_s" in extras[0]:
+            by_t = {t: [e for e, th in zip(extras, rows.threads) if th == t] for t in threads}
+            phases.append([d, o] + [(f"{np.median([e['t_decompose_s'] for e in by_t[t]]):.3f} / "
+                                     f"{np.median([e['t_local_s'] for e in by_t[t]]):.3f}") if by_t[t] else "-"
+                                    for t in threads])
+    if phases:
+        lines.append("\n## Patch: decomposition / local step (median s) by thread budget\n")
+        head = ["input", "ordering"] + [f"{t} threads" for t in threads]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(p) + " |" for p in phases]
     return "\n".join(lines) + "\n"
 
 

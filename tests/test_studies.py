@@ -85,10 +85,11 @@ def test_combine_refuses_what_it_must_not_overwrite_or_read(two_runs, tmp_path):
 
 
 def test_combine_the_committed_gpu_study_files(tmp_path):
-    """The H200 files (cuDSS 1.0) share the cuDSS-default cells: the later file's repeats win."""
+    """Two H200 files (cuDSS 1.0, 16 threads) share the cuDSS-default cells: the later file's repeats win."""
     from permbench.harness.store import CELL_KEY, with_budget
 
-    files = [REPO / "results" / "gpu" / "cudss-1.0-reorder.parquet", REPO / "results" / "gpu" / "patch-cudss-h200.parquet"]
+    files = [REPO / "results" / "gpu" / "patch-cudss-h200-subtree-tasks.parquet",
+             REPO / "results" / "gpu" / "patch-cudss-h200.parquet"]
     early, late = (with_budget(read_results(f)[0]) for f in files)
     shared = set(map(tuple, early[CELL_KEY].values)) & set(map(tuple, late[CELL_KEY].values))
     assert shared  # e.g. grid[matrix=graph,n=1000000] · native · cudss[k=10]
@@ -144,6 +145,25 @@ def test_patch_table_of_a_small_run(two_runs, tmp_path):
     t = combined.groupby("ordering")["t_order_s"]
     assert cells[4] == f"{t.median()['patch']:.3f} [{t.min()['patch']:.3f}-{t.max()['patch']:.3f}]"
     assert "## patch: phase breakdown" in text and f"| {GRID} | " in text.split("phase breakdown")[1]
+
+
+def test_patch_table_of_a_thread_scaling_run_never_pools_thread_budgets(tmp_path):
+    files = []
+    for threads in (1, 2):
+        out = tmp_path / f"t{threads}.parquet"
+        run_api.run(run_api.RunConfig(datasets=[GRID], orderings=["patch"], repeat=2, threads=threads, out=out))
+        files.append(out)
+    combined = combine_files(files, tmp_path / "scaling.parquet")
+    done = cli.invoke(app, ["study", "patch-table", str(tmp_path / "scaling.parquet")])
+    assert done.exit_code == 0, done.output
+    assert "thread budgets: [1, 2]" in done.output
+    row = next(line for line in done.output.splitlines() if line.startswith(f"| {GRID} | ") and "| patch |" in line)
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    t = {k: g.t_order_s for k, g in combined.groupby("threads")}
+    assert cells[3] == f"{t[1].median():.3f} [{t[1].min():.3f}-{t[1].max():.3f}]"
+    assert cells[4] == f"{t[2].median():.3f} [{t[2].min():.3f}-{t[2].max():.3f}]"
+    assert cells[5] == f"{t[1].median() / t[2].median():.2f}x"
+    assert "decomposition / local step" in done.output
 
 
 def test_patch_table_refuses_a_file_without_study_rows(tmp_path):
