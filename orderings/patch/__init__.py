@@ -82,16 +82,19 @@ from .pipeline import BISECTIONS, PATCHERS, SEPARATORS, patch_order
 
 #: Settings behind each preset; ``default`` is the class defaults below. Measured with
 #: configs/patch-2core.toml (results/patch/patch-2core.md: 2-core machine, --threads 2, medians of
-#: 5; 1M-vertex triangulated grid / 1M tetrahedral grid / 655k icosphere; nnz(L) and flops against
-#: METIS as geometric means over the 37 inputs of that suite, [worst input]):
+#: 5, every ordering in one run at 614fa7b; 1M-vertex grid / 1M tetrahedral grid / 655k icosphere;
+#: nnz(L) and flops against METIS as geometric means over the 37 inputs of that suite, [worst input]):
 #:
 #: * ``fast``: 512-vertex patches, no fine-level refinement, AMD inside each block:
-#:   1.01 / 1.97 / 0.73 s, nnz(L) 1.20x [2.64x], flops 1.61x [12.1x, a 1k-vertex Boeing matrix].
+#:   0.62 / 1.95 / 0.51 s, nnz(L) 1.13x [1.54x], flops 1.38x [3.36x].
 #: * ``default``: 64-vertex patches, METIS on a band around the separators of the top 4 levels,
-#:   one FM pass on every level, CAMD per subtree: 1.18 / 3.68 / 1.17 s (0.12 / 0.22 / 0.19x METIS),
-#:   nnz(L) 0.97x [1.11x], flops 0.97x [1.35x].
-#: * ``quality``: default with band refinement on every level: 1.62 / 5.38 / 1.60 s, nnz(L) 0.97x
-#:   [1.10x], flops 0.95x [1.32x].
+#:   one FM pass on every level, CAMD per subtree: 0.84 / 2.57 / 0.80 s (0.10 / 0.18 / 0.14x METIS),
+#:   nnz(L) 0.98x [1.11x], flops 0.97x [1.35x].
+#: * ``quality``: default with band refinement on every level: 1.35 / 3.73 / 1.33 s, nnz(L) 0.97x
+#:   [1.10x], flops 0.96x [1.32x].
+#: On the 16-core H200 host (results/patch/patch-h200-16threads.md, 16 threads, 1M grid) ``fast``
+#: is the slowest of the three (0.67 s against 0.42 s default and 0.72 s quality): its AMD calls
+#: run one after the other, while the default's CAMD calls run in parallel.
 PRESETS: dict[str, dict] = {
     "default": {},
     "fast": {"patch_size": 512, "band": 0.0, "refine": 0, "local": "amd"},
