@@ -79,7 +79,8 @@ def block_matrix(B: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
 
 
 @numba.njit(cache=True, nogil=True)
-def _depth(t):
+def node_depth(t):
+    """Level of tree node t (node 0 is level 0; level l holds 2^l - 1 .. 2^(l+1) - 2)."""
     d = 0
     t += 1
     while t > 1:
@@ -99,7 +100,7 @@ def halo_subgraph(indptr, indices, members, job_of, local_index, job, node_of, r
     and the halo's vertex ids. Compiled without the GIL: jobs run in parallel threads.
     """
     m = members.shape[0]
-    root_depth = _depth(root)
+    root_depth = node_depth(root)
     count = 0
     for v in members:
         for p in range(indptr[v], indptr[v + 1]):
@@ -112,7 +113,7 @@ def halo_subgraph(indptr, indices, members, job_of, local_index, job, node_of, r
             u = indices[p]
             if job_of[u] != job:
                 t = node_of[u]
-                d = _depth(t)
+                d = node_depth(t)
                 if d < root_depth and ((root + 1) >> (root_depth - d)) - 1 == t:
                     cand[count] = u
                     count += 1

@@ -118,8 +118,7 @@ def _edge_mask(pool, kernel, m: int, *args) -> np.ndarray:
     """A boolean per edge from ``kernel(*args, lo, hi, out)``, over runs of edges on ``pool``
     (the per-edge lookups are random accesses into arrays of n entries: the costly part)."""
     out = np.empty(m, dtype=np.bool_)
-    for _ in pool(lambda r: kernel(*args, r[0], r[1], out), pool.ranges(m)):
-        pass
+    list(pool(lambda r: kernel(*args, r[0], r[1], out), pool.ranges(m)))
     return out
 
 
@@ -134,6 +133,7 @@ class _State:
         self.patch_weight = Q.patch_size.copy()
         self.sep_node = np.full(n, -1, dtype=np.int32)
         self.lock, self.stamp_base = np.full(n, -1, dtype=np.int64), 0  # FM move stamps (see .refine)
+        self.is_moved = np.zeros(n, dtype=np.bool_)  # this level's moved vertices, cleared by next_level
         self.edge_u, self.edge_v, self.edge_q = Q.edge_u, Q.edge_v, Q.edge_q
         self.q_a, self.q_b = Q.q_a, Q.q_b
 
@@ -141,8 +141,7 @@ class _State:
         """Drop the edges that can no longer be cut, replace those touching ``moved`` vertices by
         ``new_edges`` (from :meth:`move_to_new_patches`, appended after the old ones); called once
         the level's nodes are set."""
-        is_moved = np.zeros(self.n, dtype=np.bool_)
-        is_moved[moved] = True
+        is_moved = self.is_moved
         a, b, q, q_offset = new_edges
         look = (self.sep_node, self.patch_of, self.node_of_patch)
         keep = _edge_mask(pool, _live_mask, self.edge_u.shape[0], self.edge_u, self.edge_v, is_moved, False, *look)
@@ -150,6 +149,7 @@ class _State:
         self.edge_u = np.concatenate([self.edge_u[keep], a[keep_new]])
         self.edge_v = np.concatenate([self.edge_v[keep], b[keep_new]])
         self.edge_q = np.concatenate([self.edge_q[keep], (q_offset + q[keep_new]).astype(self.edge_q.dtype)])
+        is_moved[moved] = False
 
     def cut_edges(self, side, pool=SERIAL):
         """The edges whose patches went to different sides, and the side of each one's first end."""
@@ -174,9 +174,8 @@ class _State:
         self.node_of_patch = np.concatenate([self.node_of_patch, self.node_of_patch[olds]])
         side = np.concatenate([side, 1 - side[olds]])
         # Edges touching a moved vertex: drop the old entries, add back those now between patches.
-        is_moved = np.zeros(self.n, dtype=np.bool_)
-        is_moved[moved] = True
-        a, b = _incident_edges(graph.indptr, graph.indices, moved, is_moved, self.patch_of, self.sep_node)
+        self.is_moved[moved] = True
+        a, b = _incident_edges(graph.indptr, graph.indices, moved, self.is_moved, self.patch_of, self.sep_node)
         # Every re-labelled edge touches a new patch, so its patch pair is a new quotient edge.
         q_a, q_b, edge_q, _ = quotient_edges(a, b, self.patch_of, self.patch_weight.shape[0])
         n_q = self.q_a.shape[0]

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from ...core.ndtree import counting_order
 
 from ..amd import amd_order
-from .blocks import block_graph, block_matrix, block_slice, group_bounds, halo_subgraph
+from .blocks import block_graph, block_matrix, block_slice, group_bounds, halo_subgraph, node_depth
 from .camd import camd_order, camd_order_csr
 from .pool import SERIAL
 
@@ -110,9 +110,7 @@ def _job_of(node_of, split):
     job_of = np.empty(node_of.shape[0], dtype=np.int64)
     for i in range(node_of.shape[0]):
         t = np.int64(node_of[i])
-        depth = 0
-        while ((np.int64(2) << depth) - 1) <= t:  # depth of t: the largest d with 2^d - 1 <= t
-            depth += 1
+        depth = node_depth(t)
         job_of[i] = ((t + 1) >> (depth - split)) - 1 - first if depth >= split else (1 << split) + t
     return job_of
 

@@ -140,13 +140,7 @@ def bisect(xadj: np.ndarray, adjncy: np.ndarray, vwgt: np.ndarray, adjwgt: np.nd
     METIS's options of those names (None: METIS's default).
     """
     n = xadj.shape[0] - 1
-    options = np.zeros(_NOPTIONS, dtype=np.int32)
-    _libmetis().METIS_SetDefaultOptions(options)
-    options[_OPTION_SEED] = seed
-    if ufactor is not None:
-        options[_OPTION_UFACTOR] = ufactor
-    if objtype is not None:
-        options[_OPTION_OBJTYPE] = objtype
+    options = options_rows([{"seed": seed, "ufactor": ufactor, "objtype": objtype}])[0]
     part = np.zeros(n, dtype=np.int32)
     objval = ctypes.c_int32(0)
     with metis_library() as lib:
@@ -166,9 +160,7 @@ def vertex_separator(xadj: np.ndarray, adjncy: np.ndarray, seed: int = 0,
     """METIS vertex separator of a graph (CSR without diagonal, optional vertex weights):
     0 / 1 = side, 2 = separator."""
     n = xadj.shape[0] - 1
-    options = np.zeros(_NOPTIONS, dtype=np.int32)
-    _libmetis().METIS_SetDefaultOptions(options)
-    options[_OPTION_SEED] = seed
+    options = options_rows([{"seed": seed}])[0]
     part = np.zeros(n, dtype=np.int32)
     sepsize = ctypes.c_int32(0)
     weights = None if vwgt is None else np.ascontiguousarray(vwgt, dtype=np.int32)  # kept alive

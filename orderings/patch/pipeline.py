@@ -4,8 +4,6 @@ level-by-level bisection, local orderings, assembly — each phase timed."""
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,7 +13,7 @@ from . import local as local_orderings
 from .assembly import LAYOUTS, group_by_node, nd_tree, node_rank
 from .band import patch_radius
 from .decompose import tree_levels
-from .pool import Pool
+from .pool import thread_pool
 from .patcher import bfs_patches, lloyd_patches, metis_patches, spatial_patches
 from .quotient import quotient_graph
 from .separators import OBJTYPES
@@ -37,19 +35,6 @@ def _patches(graph, coords, patcher: str, patch_size: int, seed: int):
     if patcher == "metis":
         return metis_patches(graph, patch_size, seed)
     raise ValueError(f"patch: unknown patcher {patcher!r} (expected one of {', '.join(PATCHERS)})")
-
-
-@contextmanager
-def _thread_pool(threads: int):
-    """An executor of ``threads`` threads (None for one). Every parallel step hands it
-    independent calls and reads the results in call order (or, for the tree's tasks, merges them
-    in a way that does not depend on the order), so the output never depends on the thread count
-    or on which thread finishes first."""
-    if threads <= 1:
-        yield None
-        return
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="patch") as pool:
-        yield pool
 
 
 def _local(graph, node_of, rank, local: str, amd_threshold: int, levels: int, local_split: int, pool):
@@ -151,8 +136,7 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
     levels = tree_levels(n_patches, nd_levels, n, effective_leaf)
     stats["leaf_size_target"] = effective_leaf
     threads_used = threads if levels >= POOL_MIN_LEVELS else 1
-    with _thread_pool(threads_used) as executor:
-        pool = Pool(executor, threads_used)
+    with thread_pool(threads_used) as pool:
         if levels == 0:
             node_of = np.zeros(n, dtype=np.int32)
             t3 = clock()

@@ -6,7 +6,8 @@ depends only on its own inputs."""
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -32,3 +33,16 @@ class Pool:
 
 #: No threads: every call in the caller's thread.
 SERIAL = Pool()
+
+
+@contextmanager
+def thread_pool(threads: int):
+    """A Pool of ``threads`` threads for the length of the block (SERIAL for one). Every parallel
+    step hands it independent calls and reads the results in call order (or, for the tree's
+    tasks, merges them in a way that does not depend on the order), so the output never depends
+    on the thread count or on which thread finishes first."""
+    if threads <= 1:
+        yield SERIAL
+        return
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="patch") as executor:
+        yield Pool(executor, threads)

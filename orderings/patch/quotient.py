@@ -50,9 +50,8 @@ def _inter_patch_edges(indptr, indices, patch_of, pool=SERIAL):
     starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     eu = np.empty(int(starts[-1]), dtype=np.int32)
     ev = np.empty(int(starts[-1]), dtype=np.int32)
-    for _ in pool(lambda j: _fill_inter_patch(indptr, indices, patch_of, runs[j][0], runs[j][1], eu, ev, starts[j]),
-                  range(len(runs))):
-        pass
+    list(pool(lambda j: _fill_inter_patch(indptr, indices, patch_of, runs[j][0], runs[j][1], eu, ev, starts[j]),
+              range(len(runs))))
     return eu, ev
 
 

@@ -123,8 +123,7 @@ def bisect_patches(node_of_patch: np.ndarray, patch_weight: np.ndarray, q_a: np.
         a, b = bounds
         bisect_blocks(indptr, adjncy, vweights, eweights, jobs[a:b], options, local_sides, recursive=recursive)
 
-    for _ in pool(run, pool.ranges(jobs.shape[0])):
-        pass
+    list(pool(run, pool.ranges(jobs.shape[0])))
     for s, e, t in calls:
         stats["metis_calls"] += 1
         part = local_sides[t, s:e]

@@ -24,7 +24,9 @@ from typing import NamedTuple
 import numba
 import numpy as np
 
-from .blocks import block_diagonal_csr
+from ...core.ndtree import counting_order
+
+from .blocks import block_diagonal_csr, node_depth
 from .decompose import decompose
 from .quotient import QuotientGraph, quotient_edges
 from .pool import Pool, SERIAL
@@ -56,33 +58,20 @@ def _group(node_of, first, count, edge_u):
     with bounds and every such vertex's rank in its node; the edges ``edge_u`` (by their first
     end, which lies in one of those nodes) grouped likewise."""
     n = node_of.shape[0]
-    bounds = np.zeros(count + 1, dtype=np.int64)
+    key = np.empty(n, dtype=np.int64)
     for v in range(n):
         k = node_of[v] - first
-        if 0 <= k < count:
-            bounds[k + 1] += 1
-    for k in range(count):
-        bounds[k + 1] += bounds[k]
-    fill = bounds[:-1].copy()
-    order = np.empty(bounds[count], dtype=np.int64)
+        key[v] = k if 0 <= k < count else count  # every other vertex in one last group, dropped
+    order, bounds = counting_order(key, count + 1)
+    order, bounds = order[:bounds[count]], bounds[:count + 1]
     rank = np.full(n, -1, dtype=np.int32)
-    for v in range(n):
-        k = node_of[v] - first
-        if 0 <= k < count:
-            rank[v] = fill[k] - bounds[k]
-            order[fill[k]] = v
-            fill[k] += 1
-    edge_bounds = np.zeros(count + 1, dtype=np.int64)
-    for i in range(edge_u.shape[0]):
-        edge_bounds[node_of[edge_u[i]] - first + 1] += 1
     for k in range(count):
-        edge_bounds[k + 1] += edge_bounds[k]
-    fill = edge_bounds[:-1].copy()
-    edge_order = np.empty(edge_u.shape[0], dtype=np.int64)
+        for i in range(bounds[k], bounds[k + 1]):
+            rank[order[i]] = i - bounds[k]
+    edge_key = np.empty(edge_u.shape[0], dtype=np.int64)
     for i in range(edge_u.shape[0]):
-        k = node_of[edge_u[i]] - first
-        edge_order[fill[k]] = i
-        fill[k] += 1
+        edge_key[i] = node_of[edge_u[i]] - first
+    edge_order, edge_bounds = counting_order(edge_key, count)
     return order, bounds, rank, edge_order, edge_bounds
 
 
@@ -118,9 +107,7 @@ def _place(node_of, members, local_node, root, depth):
     offset = root - ((1 << depth) - 1)
     for i in range(members.shape[0]):
         u = local_node[i]
-        e = 0
-        while ((1 << (e + 1)) - 1) <= u:
-            e += 1
+        e = node_depth(u)
         node_of[members[i]] = ((1 << (depth + e)) - 1) + (offset << e) + (u - ((1 << e) - 1))
 
 
@@ -135,7 +122,7 @@ def _merge_stats(total: dict, stats: dict, depth: int) -> None:
 
 
 def decompose_tree(graph, patch_of: np.ndarray, quotient: QuotientGraph, levels: int, pool: Pool = SERIAL,
-                   subtree_tasks: bool = True, **options):
+                   subtree_tasks: bool = False, **options):
     """The tree node of every vertex: the top levels on the whole graph, then one task per
     subtree (see the module docstring) on ``pool`` (:class:`.pool.Pool`; the default runs
     everything in this thread). ``quotient``: the whole graph's quotient graph (of
