@@ -183,7 +183,9 @@ CUDSS_DEFAULTS = {"reorder": "default", "mt": True, "tree": "auto"}
 #: Where the ND tree handed to cuDSS came from (the row's ``tree_source``), else what the mode asks.
 TREE_SOURCES = {"ordering": "own tree", "etree": "tree from etree", "none": "no tree"}
 TREE_MODES = {"auto": "own tree if any", "derive": "tree from etree", "off": "no tree"}
-DEFAULT_MT, DEFAULT_1T = "cuDSS default", "cuDSS default (no MT layer)"
+NO_MT = " (no MT layer)"
+DEFAULT_MT = "cuDSS default"
+DEFAULT_1T = DEFAULT_MT + NO_MT
 
 
 def cudss_configuration(ordering: str, params: dict, tree_source: str | None = None) -> str:
@@ -192,11 +194,9 @@ def cudss_configuration(ordering: str, params: dict, tree_source: str | None = N
     p = {**CUDSS_DEFAULTS, **params}
     if ordering == "native":
         name = DEFAULT_MT if p["reorder"] == "default" else f"cuDSS {str(p['reorder']).upper()}"
-        if p["reorder"] == "default":
-            return name if p["mt"] else DEFAULT_1T
-        return name + ("" if p["mt"] else " (no MT layer)")
-    name = f"{ordering} + {TREE_SOURCES.get(tree_source) or TREE_MODES.get(p['tree'], 'tree=' + str(p['tree']))}"
-    return name + ("" if p["mt"] else " (no MT layer)")  # never pooled with the same ordering's MT runs
+    else:
+        name = f"{ordering} + {TREE_SOURCES.get(tree_source) or TREE_MODES.get(p['tree'], 'tree=' + str(p['tree']))}"
+    return name + ("" if p["mt"] else NO_MT)  # runs without the MT layer are never pooled with those with it
 
 
 def cudss_rows(frame: pd.DataFrame) -> pd.DataFrame:

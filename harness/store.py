@@ -146,7 +146,7 @@ def replace_cells(rows: pd.DataFrame, newer: list[pd.DataFrame]) -> pd.DataFrame
         if keys:
             kept.insert(0, frame[[key not in seen for key in keys]])
             seen.update(keys)
-    frame = rows_to_frame(pd.concat(kept, ignore_index=True) if kept else rows_to_frame([]))
+    frame = rows_to_frame(pd.concat(kept, ignore_index=True)) if kept else rows_to_frame([])
     return frame.sort_values(ROW_KEY, kind="stable").reset_index(drop=True)
 
 

@@ -334,7 +334,7 @@ def cudss_explore(dataset: str, k: int, out: Optional[Path]) -> list[dict]:
         ex = result.get("extras", {})
         row = {"case": label, "t_order_s": result.get("t_order_s", t_order),
                "t_cudss_reorder_s": ex.get("t_cudss_reorder_s"), "t_cudss_symbolic_s": ex.get("t_cudss_symbolic_s"),
-               "t_tree_s": ex.get("t_tree_s"), "t_analyze_s": result["t_analyze_s"], "t_factor_s": result["t_factor_s"],
+               "t_tree_s": result.get("t_tree_s"), "t_analyze_s": result["t_analyze_s"], "t_factor_s": result["t_factor_s"],
                "t_refactor_median_s": result.get("t_refactor_median_s"), "t_solve_s": result["t_solve_s"],
                "backend_nnz_L": result["backend_nnz_L"], "nnz_L": nnz_L, "residual": result["residual"],
                "tree": ex.get("tree_source"), "nd_nlevels": ex.get("nd_nlevels"),

@@ -73,11 +73,10 @@ def derive_nd_tree(graph: sp.csr_matrix, perm: np.ndarray, levels: int = DERIVED
     elimination tree, so nnz(L) is exactly that of ``perm``; core/ndtree.py ``tree_from_etree``).
     ``parent`` is the etree in the permuted numbering when the caller has it.
     """
-    from .symbolic import symbolic_factor
+    from .symbolic import _graph_arrays, permuted_etree
 
-    perm = np.ascontiguousarray(perm, dtype=np.int64)
-    if parent is None:
-        parent = symbolic_factor(graph, perm).parent
+    if parent is None:  # the elimination tree alone: no pattern, column counts or statistics
+        parent = permuted_etree(*_graph_arrays(graph, perm))
     return tree_from_etree(perm, parent, levels, "reverse_bfs")
 
 
@@ -355,13 +354,14 @@ class Session:
         if tree is not None and tree.layout != "reverse_bfs":
             raise ValueError(f"cudss: the ND tree must be in the reverse_bfs layout, got {tree.layout} "
                              "(core/ndtree.py relayout)")
+        self.nd_nlevels = None if tree is None else tree.levels + 1  # cuDSS counts node levels
         if perm is not None:
             p32 = np.ascontiguousarray(perm, dtype=np.int32)
             cudss.data_set(self.handle, self.data, cudss.DataParam.USER_PERM, p32.ctypes.data, p32.nbytes)
             self._keep = [p32]  # cuDSS may read the host array during the reordering phase
             if tree is not None:
                 t32 = np.ascontiguousarray(tree.sizes, dtype=np.int32)
-                _cfg_set(self.config, cudss.ConfigParam.ND_NLEVELS, tree.levels + 1, cudss)
+                _cfg_set(self.config, cudss.ConfigParam.ND_NLEVELS, self.nd_nlevels, cudss)
                 cudss.data_set(self.handle, self.data, cudss.DataParam.USER_ND_PARTITION_TREE,
                                t32.ctypes.data, t32.nbytes)
                 self._keep.append(t32)

@@ -104,10 +104,11 @@ class CuDSS(NumericBackend):
             with Stopwatch() as watch:
                 perm, tree, source = self._tree(A, perm, ordering)
             t_tree, cpu_tree = watch.wall, watch.cpu
-            # nd_nlevels: the ND_NLEVELS cuDSS was given (node levels: the tree's levels + 1).
-            self._extras.update(tree_source=source, nd_nlevels=tree.levels + 1 if tree is not None else None)
+            self._extras["tree_source"] = source
         t_reorder, t_symbolic = self._session.analyze(perm, tree)
         self._extras.update(t_cudss_reorder_s=t_reorder, t_cudss_symbolic_s=t_symbolic)
+        if not native:
+            self._extras["nd_nlevels"] = self._session.nd_nlevels  # the ND_NLEVELS cuDSS was given
         if native:
             # cuDSS's reordering is the ordering step; its symbolic factorization the analysis.
             self._t_order = t_reorder

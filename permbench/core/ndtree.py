@@ -136,7 +136,7 @@ def relayout(perm: np.ndarray, tree: NDTree, layout: Layout) -> tuple[np.ndarray
         return perm, tree
     node_of_position = tree.node_at_positions()
     rank = node_rank(tree.levels, layout)
-    order = np.argsort(rank[node_of_position], kind="stable")
+    order, _ = counting_order(rank[node_of_position], rank.shape[0])
     sizes = np.empty_like(tree.sizes)
     sizes[rank] = tree.sizes[node_rank(tree.levels, tree.layout)]
     return perm[order], NDTree(sizes, layout)
@@ -152,7 +152,7 @@ def tree_from_etree(perm: np.ndarray, parent: np.ndarray, levels: int,
     perm = np.ascontiguousarray(perm, dtype=np.int64)
     node_of = _tree_nodes_from_etree(np.ascontiguousarray(parent, dtype=np.int64), levels + 1)
     rank = node_rank(levels, layout)
-    order = np.argsort(rank[node_of], kind="stable")  # stable: each node keeps the etree order
+    order, _ = counting_order(rank[node_of], rank.shape[0])  # stable: each node keeps the etree order
     return perm[order], NDTree.of_nodes(node_of, levels, layout)
 
 
