@@ -440,8 +440,6 @@ def test_batched_bisections_equal_one_call_each_on_any_runs():
     what a single bisect call gives it, however the blocks are cut into runs and threads."""
     from concurrent.futures import ThreadPoolExecutor
 
-    import scipy.sparse as sp
-
     from permbench.orderings.patch.metis_sep import bisect, bisect_blocks, options_rows
     from permbench.orderings.patch.pool import Pool
 

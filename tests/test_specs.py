@@ -104,3 +104,48 @@ def test_canonical_names_of_committed_results_do_not_change():
     assert backends.registry.create("cudss[mt=no,k=1e1,tree=off]").spec.canonical() == "cudss[k=10,mt=false,tree=off]"
     assert datasets.registry.create("grid[n=4e4]").spec.canonical() == "grid[n=40000]"
     assert orderings.registry.create("patch[band=1]").spec.canonical() == "patch"  # 1 is the default 1.0
+
+
+# -- the plug-in registries (lost with the spec-coercion change, restored) ------------------------
+
+def test_unknown_registry_name_lists_valid_ones():
+    with pytest.raises(SpecError) as err:
+        orderings.create("nosuch")
+    assert "unknown ordering 'nosuch'" in str(err.value)
+    assert "amd" in str(err.value) and "metis" in str(err.value)
+
+
+def test_registry_registers_every_public_module_of_its_package(tmp_path, monkeypatch):
+    """A new file in a plug-in folder registers by existing; ``_*`` helpers are not imported."""
+    pkg = tmp_path / "scanned_plugins"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text(
+        "from permbench.core.plugins import Plugin, Registry\n"
+        "registry = Registry('thing', __name__)\n"
+        "register = registry.register\n")
+    plugin = "from . import Plugin, register\n@register\nclass P(Plugin):\n    name = {!r}\n"
+    (pkg / "alpha.py").write_text(plugin.format("alpha"))
+    (pkg / "sub" / "__init__.py").write_text(plugin.format("sub").replace("from . ", "from .. "))
+    (pkg / "helper.py").write_text("X = 1\n")  # registers nothing
+    (pkg / "_private.py").write_text("raise RuntimeError('a _ helper must not be imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import scanned_plugins
+
+    try:
+        assert scanned_plugins.registry.modules() == ["alpha", "helper", "sub"]
+        assert scanned_plugins.registry.names() == ["alpha", "sub"]
+    finally:
+        import sys
+        for name in [m for m in sys.modules if m.split(".")[0] == "scanned_plugins"]:
+            del sys.modules[name]
+
+
+def test_shipped_plugin_folders_register_their_files():
+    from permbench import datasets
+    from permbench.harness import backends
+
+    assert set(orderings.registry.modules()) >= {"amd", "metis", "patch", "scotch"}
+    assert "_cholmod" not in orderings.registry.modules()
+    assert {"amd", "cholmod-amd", "metis", "natural", "native", "patch", "rcm", "scotch"} <= set(orderings.registry.names())
+    assert {"grid", "file", "ss", "mesh"} <= set(datasets.registry.names())
+    assert set(backends.registry.names()) >= {"cholmod", "pardiso", "symbolic", "cudss"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -327,8 +326,6 @@ def test_gpu_figures_rebuild_the_committed_cudss_study(tmp_path, monkeypatch):
 def test_gpu_bench_sh_imports_names_that_exist():
     """The host script's inline Python names package functions; a moved function must fail here,
     not on the GPU host (it did once: preload_cudss moved to harness/backends/_cudss_session.py)."""
-    import importlib
-
     text = SCRIPT.read_text()
     imports = re.findall(r"from (permbench[\w.]*) import ([\w, ]+)", text)
     assert len(imports) >= 3
