@@ -465,6 +465,36 @@ def test_batched_bisections_equal_one_call_each_on_any_runs():
         np.testing.assert_array_equal(out, expected)
 
 
+def test_level_cover_is_the_single_call_cover_for_any_runs_of_nodes(rng):
+    """The level's cut edges grouped by node (cut_by_node) are exactly the cut edges, and covering
+    runs of nodes apart on threads gives the cover of one call on the whole level, in its order."""
+    from permbench.orderings.patch.pool import SERIAL, thread_pool
+    from permbench.orderings.patch.separators import cut_by_node, min_vertex_cover
+
+    for _ in range(10):
+        n_nodes, n = int(rng.integers(1, 12)), 3000
+        node_of_vertex = rng.integers(0, n_nodes, n)
+        patch_of = np.arange(n) // 3  # patches of 3 vertices; each patch in its first vertex's node
+        node_of_patch = 7 + node_of_vertex[::3]  # the level's first node is 7
+        node_of_vertex = node_of_patch[patch_of] - 7
+        side = rng.integers(0, 2, patch_of.max() + 1).astype(np.int8)
+        u, v = rng.integers(0, n, 4000), rng.integers(0, n, 4000)
+        keep = (node_of_vertex[u] == node_of_vertex[v]) & (patch_of[u] != patch_of[v])
+        u, v = u[keep].astype(np.int32), v[keep].astype(np.int32)
+        left, right, bounds = cut_by_node(u, v, patch_of, side, node_of_patch, 7, n_nodes)
+        cut = side[patch_of[u]] != side[patch_of[v]]
+        expected_left = np.where(side[patch_of[u]] == 0, u, v)[cut]
+        order = np.argsort(node_of_vertex[expected_left], kind="stable")
+        np.testing.assert_array_equal(left, expected_left[order])
+        np.testing.assert_array_equal(right, np.where(side[patch_of[u]] == 0, v, u)[cut][order])
+        np.testing.assert_array_equal(np.diff(bounds), np.bincount(node_of_vertex[left], minlength=n_nodes))
+        whole = bipartite_vertex_cover(left, right)
+        np.testing.assert_array_equal(min_vertex_cover(left, right, bounds, SERIAL), whole)
+        for threads in (2, 5):
+            with thread_pool(threads) as pool:
+                np.testing.assert_array_equal(min_vertex_cover(left, right, bounds, pool), whole)
+
+
 def test_pool_ranges_cover_every_call_once():
     from permbench.orderings.patch.pool import SERIAL, Pool
 

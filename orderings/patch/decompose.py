@@ -20,7 +20,7 @@ from .blocks import block_graph, block_slice, group_bounds
 from .metis_sep import vertex_separator
 from .quotient import QuotientGraph, quotient_edges
 from .refine import refine_level
-from .separators import bisect_patches, min_vertex_cover
+from .separators import bisect_patches, cut_by_node, min_vertex_cover
 from .pool import SERIAL
 
 
@@ -73,14 +73,33 @@ def _incident_edges(indptr, indices, verts, is_member, patch_of, sep_node):
 
 
 @numba.njit(cache=True, nogil=True)
-def _live_mask(edge_u, edge_v, is_moved, moved_too, sep_node, patch_of, node_of_patch, lo, hi, keep):
-    """keep[i] for edges lo..hi-1: the edge can still be cut (no end moved, unless ``moved_too``;
-    both ends outside any separator and in the same tree node: edges between different nodes
-    never meet again)."""
-    for i in range(lo, hi):
-        x, y = edge_u[i], edge_v[i]
-        keep[i] = ((moved_too or not (is_moved[x] or is_moved[y])) and sep_node[x] < 0 and sep_node[y] < 0
+def _live_edges(edge_u, edge_v, edge_q, a, b, q, q_offset, is_moved, sep_node, patch_of, node_of_patch):
+    """The edges that can still be cut, in order: the old ones (``edge_*``) with no moved end, then
+    the new ones around moved vertices (``a``, ``b``, quotient edges ``q_offset + q``); of either,
+    only those with both ends outside any separator and in one tree node (edges between different
+    nodes never meet again). One pass to mark, one to write: the per-edge lookups are random
+    accesses into arrays of n entries, and one thread doing them beats handing runs of edges to a
+    pool and compacting three arrays after it."""
+    m_old = edge_u.shape[0]
+    keep = np.empty(m_old + a.shape[0], dtype=np.bool_)
+    count = 0
+    for i in range(keep.shape[0]):
+        x, y = (edge_u[i], edge_v[i]) if i < m_old else (a[i - m_old], b[i - m_old])
+        keep[i] = ((i >= m_old or not (is_moved[x] or is_moved[y])) and sep_node[x] < 0 and sep_node[y] < 0
                    and node_of_patch[patch_of[x]] == node_of_patch[patch_of[y]])
+        count += keep[i]
+    out_u = np.empty(count, dtype=edge_u.dtype)
+    out_v = np.empty(count, dtype=edge_v.dtype)
+    out_q = np.empty(count, dtype=edge_q.dtype)
+    k = 0
+    for i in range(keep.shape[0]):
+        if keep[i]:
+            if i < m_old:
+                out_u[k], out_v[k], out_q[k] = edge_u[i], edge_v[i], edge_q[i]
+            else:
+                out_u[k], out_v[k], out_q[k] = a[i - m_old], b[i - m_old], q_offset + q[i - m_old]
+            k += 1
+    return out_u, out_v, out_q
 
 
 @numba.njit(cache=True, nogil=True)
@@ -107,21 +126,6 @@ def unique_vertices(n: int, *arrays) -> np.ndarray:
     return np.flatnonzero(mark)
 
 
-@numba.njit(cache=True, nogil=True)
-def _cut_mask(edge_u, edge_v, patch_of, side, lo, hi, cut):
-    """cut[i] for edges lo..hi-1: the edge's patches went to different sides."""
-    for i in range(lo, hi):
-        cut[i] = side[patch_of[edge_u[i]]] != side[patch_of[edge_v[i]]]
-
-
-def _edge_mask(pool, kernel, m: int, *args) -> np.ndarray:
-    """A boolean per edge from ``kernel(*args, lo, hi, out)``, over runs of edges on ``pool``
-    (the per-edge lookups are random accesses into arrays of n entries: the costly part)."""
-    out = np.empty(m, dtype=np.bool_)
-    list(pool(lambda r: kernel(*args, r[0], r[1], out), pool.ranges(m)))
-    return out
-
-
 class _State:
     """Mutable bookkeeping of the level loop (patches, separator nodes, inter-patch edges)."""
 
@@ -137,25 +141,15 @@ class _State:
         self.edge_u, self.edge_v, self.edge_q = Q.edge_u, Q.edge_v, Q.edge_q
         self.q_a, self.q_b = Q.q_a, Q.q_b
 
-    def next_level(self, moved, new_edges, pool=SERIAL):
+    def next_level(self, moved, new_edges):
         """Drop the edges that can no longer be cut, replace those touching ``moved`` vertices by
         ``new_edges`` (from :meth:`move_to_new_patches`, appended after the old ones); called once
         the level's nodes are set."""
-        is_moved = self.is_moved
         a, b, q, q_offset = new_edges
-        look = (self.sep_node, self.patch_of, self.node_of_patch)
-        keep = _edge_mask(pool, _live_mask, self.edge_u.shape[0], self.edge_u, self.edge_v, is_moved, False, *look)
-        keep_new = _edge_mask(SERIAL, _live_mask, a.shape[0], a, b, is_moved, True, *look)
-        self.edge_u = np.concatenate([self.edge_u[keep], a[keep_new]])
-        self.edge_v = np.concatenate([self.edge_v[keep], b[keep_new]])
-        self.edge_q = np.concatenate([self.edge_q[keep], (q_offset + q[keep_new]).astype(self.edge_q.dtype)])
-        is_moved[moved] = False
-
-    def cut_edges(self, side, pool=SERIAL):
-        """The edges whose patches went to different sides, and the side of each one's first end."""
-        cut = _edge_mask(pool, _cut_mask, self.edge_u.shape[0], self.edge_u, self.edge_v, self.patch_of, side)
-        u, v = self.edge_u[cut], self.edge_v[cut]
-        return u, v, side[self.patch_of[u]]
+        self.edge_u, self.edge_v, self.edge_q = _live_edges(
+            self.edge_u, self.edge_v, self.edge_q, a.astype(self.edge_u.dtype), b.astype(self.edge_v.dtype),
+            q.astype(self.edge_q.dtype), q_offset, self.is_moved, self.sep_node, self.patch_of, self.node_of_patch)
+        self.is_moved[moved] = False
 
     def take_separator(self, sep):
         self.sep_node[sep] = self.node_of_patch[self.patch_of[sep]]
@@ -255,7 +249,8 @@ def _direct(graph, st: _State, first, seed, pool=SERIAL):
 
 def _best_trial(st: _State, sides: np.ndarray, first: int, n_nodes: int, pool=SERIAL):
     """Per node, keep the trial bisection whose cut has the smallest minimum vertex cover."""
-    covers = [min_vertex_cover(*st.cut_edges(side, pool)) for side in sides]
+    covers = [min_vertex_cover(*cut_by_node(st.edge_u, st.edge_v, st.patch_of, side, st.node_of_patch, first, n_nodes),
+                               pool) for side in sides]
     if len(covers) == 1:
         return sides[0], covers[0]
     size = np.stack([np.bincount(st.node_of_patch[st.patch_of[c]] - first, minlength=n_nodes) for c in covers])
@@ -322,7 +317,7 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
         sep_sizes.append(int(sep.shape[0]))
         st.node_of_patch = 2 * st.node_of_patch + 1 + side
         if level + 1 < levels or leaf_edges:
-            st.next_level(moved, new_edges, pool)
+            st.next_level(moved, new_edges)
     node_of = np.where(st.sep_node >= 0, st.sep_node, st.node_of_patch[st.patch_of]).astype(np.int32)
     # With ``leaf_edges``, the edges left join patches of one leaf: a leaf's own quotient graph.
     stats = dict(counts)

@@ -131,12 +131,19 @@ def bipartite_vertex_cover(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """Minimum vertex cover of the bipartite graph with edges ``left[i]``–``right[i]`` (vertex ids;
     the two id sets are disjoint). König: after a maximum matching, the cover is the left vertices
     not reachable from a free left vertex by alternating paths, plus the reachable right ones."""
+    covered_left, covered_right = bipartite_cover_parts(left, right)
+    return np.concatenate([covered_left, covered_right])
+
+
+def bipartite_cover_parts(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`bipartite_vertex_cover` as its two parts: the covered left ids and the covered right
+    ids, each ascending."""
     if left.shape[0] == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     rows, cols, indptr, indices = bipartite_csr(left, right)
     match_row, match_col = hopcroft_karp(indptr, indices, cols.shape[0])
     row_seen, col_seen = _koenig_reached(indptr, indices, match_row, match_col)
-    return np.concatenate([rows[~row_seen], cols[col_seen]]).astype(np.int64)
+    return rows[~row_seen].astype(np.int64), cols[col_seen].astype(np.int64)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .matching import bipartite_vertex_cover
+from .matching import bipartite_cover_parts
 from .metis_sep import bisect_blocks, options_rows
 from .pool import SERIAL
 
@@ -134,13 +134,48 @@ def bisect_patches(node_of_patch: np.ndarray, patch_weight: np.ndarray, q_a: np.
     return sides, stats
 
 
-def min_vertex_cover(cut_u: np.ndarray, cut_v: np.ndarray, side_u: np.ndarray) -> np.ndarray:
-    """The vertex separator of a level: a minimum vertex cover of the cut edges.
+@numba.njit(cache=True, nogil=True)
+def cut_by_node(edge_u, edge_v, patch_of, side, node_of_patch, first_node, n_nodes):
+    """The level's cut edges (their patches went to different sides) grouped by tree node, in edge
+    order inside each node: (side-0 end, side-1 end, node k's edges at bounds[k]..bounds[k+1]).
+    Every edge given has both ends in one node of the level. One pass to count, one to write:
+    cheaper than a mask and three compactions, and than handing runs of edges to threads."""
+    bounds = np.zeros(n_nodes + 1, dtype=np.int64)
+    for i in range(edge_u.shape[0]):
+        pu = patch_of[edge_u[i]]
+        if side[pu] != side[patch_of[edge_v[i]]]:
+            bounds[node_of_patch[pu] - first_node + 1] += 1
+    for k in range(n_nodes):
+        bounds[k + 1] += bounds[k]
+    left = np.empty(bounds[n_nodes], dtype=np.int64)
+    right = np.empty(bounds[n_nodes], dtype=np.int64)
+    at = bounds[:-1].copy()
+    for i in range(edge_u.shape[0]):
+        u, v = edge_u[i], edge_v[i]
+        pu = patch_of[u]
+        if side[pu] != side[patch_of[v]]:
+            k = node_of_patch[pu] - first_node
+            if side[pu] == 0:
+                left[at[k]], right[at[k]] = u, v
+            else:
+                left[at[k]], right[at[k]] = v, u
+            at[k] += 1
+    return left, right, bounds
 
-    ``cut_u[i]``–``cut_v[i]`` are cut edges, ``side_u[i]`` the side of ``cut_u[i]`` (``cut_v[i]`` is
-    on the other side); side-0 vertices are the left part. Nodes' cut graphs are disjoint, so one
-    call covers the whole level.
+
+def min_vertex_cover(left: np.ndarray, right: np.ndarray, bounds: np.ndarray, pool=SERIAL) -> np.ndarray:
+    """The vertex separator of a level: a minimum vertex cover of the cut edges
+    ``left[i]``–``right[i]`` (side-0 end, side-1 end), grouped by node as :func:`cut_by_node` gives them.
+
+    Nodes' cut graphs are disjoint, so each run of nodes of ``pool.ranges`` is covered on its own,
+    on ``pool``. Hopcroft–Karp and König's search act on every connected component alone, in the
+    same order, so the cover is the one a single call on the whole level gives, and it is returned
+    in that call's order (covered side-0 ids ascending, then side-1 ids): the same for any number
+    of threads.
     """
-    left = np.where(side_u == 0, cut_u, cut_v)
-    right = np.where(side_u == 0, cut_v, cut_u)
-    return bipartite_vertex_cover(left, right)
+    runs = pool.ranges(bounds.shape[0] - 1)
+    parts = list(pool(lambda r: bipartite_cover_parts(left[bounds[r[0]]:bounds[r[1]]],
+                                                      right[bounds[r[0]]:bounds[r[1]]]), runs))
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    return np.concatenate([np.sort(np.concatenate([p[s] for p in parts])) for s in (0, 1)])
