@@ -105,32 +105,48 @@ def local_camd(graph, node_of, rank) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _job_of(node_of, split):
+def _job_of(node_of, split, lo, hi, job_of):
+    """job_of[lo:hi] (see :func:`subtree_jobs`)."""
     first = (1 << split) - 1
-    job_of = np.empty(node_of.shape[0], dtype=np.int64)
-    for i in range(node_of.shape[0]):
+    for i in range(lo, hi):
         t = np.int64(node_of[i])
         depth = node_depth(t)
         job_of[i] = ((t + 1) >> (depth - split)) - 1 - first if depth >= split else (1 << split) + t
-    return job_of
 
 
-def subtree_jobs(node_of: np.ndarray, split: int) -> tuple[np.ndarray, np.ndarray]:
+def subtree_jobs(node_of: np.ndarray, split: int, pool=SERIAL) -> tuple[np.ndarray, np.ndarray]:
     """Job of every vertex: job j < 2^split is the subtree under the j-th node of level ``split``;
     job 2^split + t is separator node t of a level above ``split``. Also the root tree node of
-    every job."""
+    every job. Computed over runs of vertices on ``pool``."""
     roots = np.concatenate([(1 << split) - 1 + np.arange(1 << split), np.arange((1 << split) - 1)])
-    return _job_of(node_of, split), roots
+    job_of = np.empty(node_of.shape[0], dtype=np.int64)
+    list(pool(lambda r: _job_of(node_of, split, r[0], r[1], job_of), pool.ranges(node_of.shape[0])))
+    return job_of, roots
 
 
 @numba.njit(cache=True, nogil=True)
-def _local_index(by_job, job_of, bounds):
-    """Position of every vertex inside its job."""
-    local_index = np.empty(by_job.shape[0], dtype=np.int64)
-    for i in range(by_job.shape[0]):
+def _local_index(by_job, job_of, bounds, lo, hi, local_index):
+    """Position of every vertex by_job[lo:hi] inside its job."""
+    for i in range(lo, hi):
         v = by_job[i]
         local_index[v] = i - bounds[job_of[v]]
-    return local_index
+
+
+@numba.njit(cache=True, nogil=True)
+def _job_constraints(members, node_of, rank, n_halo):
+    """CAMD's constraint sets for a job: the layout rank of each member's node, compressed to
+    0..k-1 in increasing order (what np.unique's inverse gives), then set k for the ``n_halo``
+    halo vertices. Compiled: the jobs run in parallel threads, and np.unique holds the GIL."""
+    used = np.zeros(rank.shape[0] + 1, dtype=np.int64)
+    for v in members:
+        used[rank[node_of[v]] + 1] = 1
+    for r in range(rank.shape[0]):
+        used[r + 1] += used[r]
+    constraint = np.empty(members.shape[0] + n_halo, dtype=np.int64)
+    for i in range(members.shape[0]):
+        constraint[i] = used[rank[node_of[members[i]]]]
+    constraint[members.shape[0]:] = used[rank.shape[0]]
+    return constraint
 
 
 def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool=SERIAL) -> np.ndarray:
@@ -148,10 +164,10 @@ def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool=SERI
     # what they save (a 2k-vertex matrix is one call). Depends on n and the tree only.
     by_size = int(np.floor(np.log2(max(1.0, node_of.shape[0] / SUBTREE_MIN))))
     split = max(0, min(split, levels, by_size))
-    job_of, roots = subtree_jobs(node_of, split)
+    job_of, roots = subtree_jobs(node_of, split, pool)
     by_job, bounds = counting_order(job_of, roots.shape[0])  # ascending vertex id inside each job
-    local_index = _local_index(by_job, job_of, bounds)
-    node_rank = rank[node_of]
+    local_index = np.empty(by_job.shape[0], dtype=np.int64)
+    list(pool(lambda r: _local_index(by_job, job_of, bounds, r[0], r[1], local_index), pool.ranges(by_job.shape[0])))
 
     def order_job(j):
         members = by_job[bounds[j]:bounds[j + 1]]
@@ -160,8 +176,7 @@ def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool=SERI
         xadj, adjncy, halo = halo_subgraph(graph.indptr, graph.indices, members, job_of, local_index, j,
                                            node_of, int(roots[j]))
         # Constraint sets: the job's nodes in layout order (compressed to 0..k-1), the halo last.
-        used, constraint = np.unique(node_rank[members], return_inverse=True)
-        constraint = np.concatenate([constraint, np.full(halo.shape[0], used.shape[0])])
+        constraint = _job_constraints(members, node_of, rank, halo.shape[0])
         perm = camd_order_csr(xadj, adjncy, constraint)
         return members[perm[perm < members.shape[0]]]
 
