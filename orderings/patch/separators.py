@@ -80,6 +80,20 @@ def _level_graph(node_of_patch, patch_weight, q_a, q_b, edge_q, unit_edge_weight
     return order, node_bounds, indptr, adjncy, eweights, vweights
 
 
+@numba.njit(cache=True, nogil=True)
+def _one_sided(sides, jobs):
+    """Per job (start, stop, trial): METIS put the whole block on one side."""
+    out = np.zeros(jobs.shape[0], dtype=np.bool_)
+    for j in range(jobs.shape[0]):
+        s, e, t = jobs[j, 0], jobs[j, 1], jobs[j, 2]
+        out[j] = True
+        for i in range(s + 1, e):
+            if sides[t, i] != sides[t, s]:
+                out[j] = False
+                break
+    return out
+
+
 def bisect_patches(node_of_patch: np.ndarray, patch_weight: np.ndarray, q_a: np.ndarray, q_b: np.ndarray,
                    edge_q: np.ndarray, first_node: int, n_nodes: int, trial_options: list,
                    recursive: bool = False, unit_edge_weights: bool = False, pool=SERIAL) -> tuple[np.ndarray, dict]:
@@ -124,12 +138,11 @@ def bisect_patches(node_of_patch: np.ndarray, patch_weight: np.ndarray, q_a: np.
         bisect_blocks(indptr, adjncy, vweights, eweights, jobs[a:b], options, local_sides, recursive=recursive)
 
     list(pool(run, pool.ranges(jobs.shape[0])))
-    for s, e, t in calls:
-        stats["metis_calls"] += 1
-        part = local_sides[t, s:e]
-        if part.min() == part.max():
-            stats["one_sided"] += 1
-            local_sides[t, s:e] = _half_split(vweights[s:e])
+    stats["metis_calls"] += len(calls)
+    for j in np.flatnonzero(_one_sided(local_sides, jobs)):
+        s, e, t = jobs[j]
+        stats["one_sided"] += 1
+        local_sides[t, s:e] = _half_split(vweights[s:e])
     sides[:, order] = local_sides
     return sides, stats
 
