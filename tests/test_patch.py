@@ -495,6 +495,14 @@ def test_level_cover_is_the_single_call_cover_for_any_runs_of_nodes(rng):
                 np.testing.assert_array_equal(min_vertex_cover(left, right, bounds, pool), whole)
 
 
+def test_one_sided_bisections_are_found_per_block_and_trial():
+    from permbench.orderings.patch.separators import _one_sided
+
+    sides = np.array([[0, 0, 1, 1, 1, 0, 1], [1, 1, 0, 1, 0, 0, 0]], dtype=np.int8)
+    jobs = np.array([[0, 2, 0], [2, 5, 0], [5, 7, 0], [0, 2, 1], [2, 5, 1], [4, 7, 1], [6, 7, 1]])
+    np.testing.assert_array_equal(_one_sided(sides, jobs), [True, True, False, True, False, True, True])
+
+
 def test_pool_ranges_cover_every_call_once():
     from permbench.orderings.patch.pool import SERIAL, Pool
 
