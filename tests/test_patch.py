@@ -466,8 +466,9 @@ def test_batched_bisections_equal_one_call_each_on_any_runs():
 
 
 def test_level_cover_is_the_single_call_cover_for_any_runs_of_nodes(rng):
-    """The level's cut edges grouped by node (cut_by_node) are exactly the cut edges, and covering
-    runs of nodes apart on threads gives the cover of one call on the whole level, in its order."""
+    """The level's cut edges grouped by node (cut_by_node) are exactly the cut edges, whatever the
+    threads, and covering runs of nodes apart on threads gives the cover of one call on the whole
+    level, in its order."""
     from permbench.orderings.patch.pool import SERIAL, thread_pool
     from permbench.orderings.patch.separators import cut_by_node, min_vertex_cover
 
@@ -492,6 +493,9 @@ def test_level_cover_is_the_single_call_cover_for_any_runs_of_nodes(rng):
         np.testing.assert_array_equal(min_vertex_cover(left, right, bounds, SERIAL), whole)
         for threads in (2, 5):
             with thread_pool(threads) as pool:
+                for got, want in zip(cut_by_node(u, v, patch_of, side, node_of_patch, 7, n_nodes, pool),
+                                     (left, right, bounds)):
+                    np.testing.assert_array_equal(got, want)
                 np.testing.assert_array_equal(min_vertex_cover(left, right, bounds, pool), whole)
 
 

@@ -73,33 +73,33 @@ def _incident_edges(indptr, indices, verts, is_member, patch_of, sep_node):
 
 
 @numba.njit(cache=True, nogil=True)
-def _live_edges(edge_u, edge_v, edge_q, a, b, q, q_offset, is_moved, sep_node, patch_of, node_of_patch):
-    """The edges that can still be cut, in order: the old ones (``edge_*``) with no moved end, then
-    the new ones around moved vertices (``a``, ``b``, quotient edges ``q_offset + q``); of either,
-    only those with both ends outside any separator and in one tree node (edges between different
-    nodes never meet again). One pass to mark, one to write: the per-edge lookups are random
-    accesses into arrays of n entries, and one thread doing them beats handing runs of edges to a
-    pool and compacting three arrays after it."""
+def _mark_live(edge_u, edge_v, a, b, is_moved, sep_node, patch_of, node_of_patch, lo, hi, keep):
+    """keep[i] for i in lo..hi-1 over the old edges (``edge_*``) followed by the new ones (``a``,
+    ``b``): the edge can still be cut (an old one has no moved end; both ends outside any
+    separator and in one tree node: edges between different nodes never meet again). Returns
+    how many are kept."""
     m_old = edge_u.shape[0]
-    keep = np.empty(m_old + a.shape[0], dtype=np.bool_)
     count = 0
-    for i in range(keep.shape[0]):
+    for i in range(lo, hi):
         x, y = (edge_u[i], edge_v[i]) if i < m_old else (a[i - m_old], b[i - m_old])
         keep[i] = ((i >= m_old or not (is_moved[x] or is_moved[y])) and sep_node[x] < 0 and sep_node[y] < 0
                    and node_of_patch[patch_of[x]] == node_of_patch[patch_of[y]])
         count += keep[i]
-    out_u = np.empty(count, dtype=edge_u.dtype)
-    out_v = np.empty(count, dtype=edge_v.dtype)
-    out_q = np.empty(count, dtype=edge_q.dtype)
-    k = 0
-    for i in range(keep.shape[0]):
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def _write_live(edge_u, edge_v, edge_q, a, b, q, q_offset, keep, lo, hi, at, out_u, out_v, out_q):
+    """Write the kept edges among lo..hi-1 from position ``at`` on (new edges' quotient edges
+    shifted by ``q_offset``)."""
+    m_old = edge_u.shape[0]
+    for i in range(lo, hi):
         if keep[i]:
             if i < m_old:
-                out_u[k], out_v[k], out_q[k] = edge_u[i], edge_v[i], edge_q[i]
+                out_u[at], out_v[at], out_q[at] = edge_u[i], edge_v[i], edge_q[i]
             else:
-                out_u[k], out_v[k], out_q[k] = a[i - m_old], b[i - m_old], q_offset + q[i - m_old]
-            k += 1
-    return out_u, out_v, out_q
+                out_u[at], out_v[at], out_q[at] = a[i - m_old], b[i - m_old], q_offset + q[i - m_old]
+            at += 1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -141,14 +141,22 @@ class _State:
         self.edge_u, self.edge_v, self.edge_q = Q.edge_u, Q.edge_v, Q.edge_q
         self.q_a, self.q_b = Q.q_a, Q.q_b
 
-    def next_level(self, moved, new_edges):
+    def next_level(self, moved, new_edges, pool=SERIAL):
         """Drop the edges that can no longer be cut, replace those touching ``moved`` vertices by
         ``new_edges`` (from :meth:`move_to_new_patches`, appended after the old ones); called once
-        the level's nodes are set."""
+        the level's nodes are set. Runs of edges on ``pool`` mark and count, then write (the
+        per-edge lookups are random accesses into arrays of n entries), in edge order."""
         a, b, q, q_offset = new_edges
-        self.edge_u, self.edge_v, self.edge_q = _live_edges(
-            self.edge_u, self.edge_v, self.edge_q, a.astype(self.edge_u.dtype), b.astype(self.edge_v.dtype),
-            q.astype(self.edge_q.dtype), q_offset, self.is_moved, self.sep_node, self.patch_of, self.node_of_patch)
+        a, b, q = a.astype(self.edge_u.dtype), b.astype(self.edge_v.dtype), q.astype(self.edge_q.dtype)
+        look = (self.is_moved, self.sep_node, self.patch_of, self.node_of_patch)
+        keep = np.empty(self.edge_u.shape[0] + a.shape[0], dtype=np.bool_)
+        runs = pool.ranges(keep.shape[0])
+        counts = list(pool(lambda r: _mark_live(self.edge_u, self.edge_v, a, b, *look, r[0], r[1], keep), runs))
+        at = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        out = [np.empty(int(at[-1]), dtype=x.dtype) for x in (self.edge_u, self.edge_v, self.edge_q)]
+        list(pool(lambda j: _write_live(self.edge_u, self.edge_v, self.edge_q, a, b, q, q_offset, keep, runs[j][0],
+                                        runs[j][1], at[j], *out), range(len(runs))))
+        self.edge_u, self.edge_v, self.edge_q = out
         self.is_moved[moved] = False
 
     def take_separator(self, sep):
@@ -249,8 +257,8 @@ def _direct(graph, st: _State, first, seed, pool=SERIAL):
 
 def _best_trial(st: _State, sides: np.ndarray, first: int, n_nodes: int, pool=SERIAL):
     """Per node, keep the trial bisection whose cut has the smallest minimum vertex cover."""
-    covers = [min_vertex_cover(*cut_by_node(st.edge_u, st.edge_v, st.patch_of, side, st.node_of_patch, first, n_nodes),
-                               pool) for side in sides]
+    covers = [min_vertex_cover(*cut_by_node(st.edge_u, st.edge_v, st.patch_of, side, st.node_of_patch, first, n_nodes,
+                                            pool), pool) for side in sides]
     if len(covers) == 1:
         return sides[0], covers[0]
     size = np.stack([np.bincount(st.node_of_patch[st.patch_of[c]] - first, minlength=n_nodes) for c in covers])
@@ -317,7 +325,7 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
         sep_sizes.append(int(sep.shape[0]))
         st.node_of_patch = 2 * st.node_of_patch + 1 + side
         if level + 1 < levels or leaf_edges:
-            st.next_level(moved, new_edges)
+            st.next_level(moved, new_edges, pool)
     node_of = np.where(st.sep_node >= 0, st.sep_node, st.node_of_patch[st.patch_of]).astype(np.int32)
     # With ``leaf_edges``, the edges left join patches of one leaf: a leaf's own quotient graph.
     stats = dict(counts)

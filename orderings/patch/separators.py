@@ -148,22 +148,18 @@ def bisect_patches(node_of_patch: np.ndarray, patch_weight: np.ndarray, q_a: np.
 
 
 @numba.njit(cache=True, nogil=True)
-def cut_by_node(edge_u, edge_v, patch_of, side, node_of_patch, first_node, n_nodes):
-    """The level's cut edges (their patches went to different sides) grouped by tree node, in edge
-    order inside each node: (side-0 end, side-1 end, node k's edges at bounds[k]..bounds[k+1]).
-    Every edge given has both ends in one node of the level. One pass to count, one to write:
-    cheaper than a mask and three compactions, and than handing runs of edges to threads."""
-    bounds = np.zeros(n_nodes + 1, dtype=np.int64)
-    for i in range(edge_u.shape[0]):
+def _count_cut(edge_u, edge_v, patch_of, side, node_of_patch, first_node, lo, hi, count):
+    """count[k] += the cut edges of node k among edges lo..hi-1."""
+    for i in range(lo, hi):
         pu = patch_of[edge_u[i]]
         if side[pu] != side[patch_of[edge_v[i]]]:
-            bounds[node_of_patch[pu] - first_node + 1] += 1
-    for k in range(n_nodes):
-        bounds[k + 1] += bounds[k]
-    left = np.empty(bounds[n_nodes], dtype=np.int64)
-    right = np.empty(bounds[n_nodes], dtype=np.int64)
-    at = bounds[:-1].copy()
-    for i in range(edge_u.shape[0]):
+            count[node_of_patch[pu] - first_node] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _write_cut(edge_u, edge_v, patch_of, side, node_of_patch, first_node, lo, hi, at, left, right):
+    """Write the cut edges among lo..hi-1, node k's from position at[k] on (side-0 end in left)."""
+    for i in range(lo, hi):
         u, v = edge_u[i], edge_v[i]
         pu = patch_of[u]
         if side[pu] != side[patch_of[v]]:
@@ -173,6 +169,24 @@ def cut_by_node(edge_u, edge_v, patch_of, side, node_of_patch, first_node, n_nod
             else:
                 left[at[k]], right[at[k]] = v, u
             at[k] += 1
+
+
+def cut_by_node(edge_u, edge_v, patch_of, side, node_of_patch, first_node: int, n_nodes: int, pool=SERIAL):
+    """The level's cut edges (their patches went to different sides) grouped by tree node, in edge
+    order inside each node: (side-0 end, side-1 end, node k's edges at bounds[k]..bounds[k+1]).
+    Every edge given has both ends in one node of the level. Runs of edges on ``pool`` count
+    their cut edges per node, then write them where the counts place them (node by node, runs in
+    order), so the result is the same for any number of threads."""
+    runs = pool.ranges(edge_u.shape[0])
+    counts = np.zeros((max(1, len(runs)), n_nodes), dtype=np.int64)
+    list(pool(lambda j: _count_cut(edge_u, edge_v, patch_of, side, node_of_patch, first_node, runs[j][0],
+                                   runs[j][1], counts[j]), range(len(runs))))
+    bounds = np.concatenate([[0], np.cumsum(counts.sum(axis=0))]).astype(np.int64)
+    at = bounds[:-1] + np.cumsum(counts, axis=0) - counts  # run j's first slot in each node
+    left = np.empty(bounds[-1], dtype=np.int64)
+    right = np.empty(bounds[-1], dtype=np.int64)
+    list(pool(lambda j: _write_cut(edge_u, edge_v, patch_of, side, node_of_patch, first_node, runs[j][0],
+                                   runs[j][1], at[j], left, right), range(len(runs))))
     return left, right, bounds
 
 
