@@ -102,6 +102,24 @@ def _write_live(edge_u, edge_v, edge_q, a, b, q, q_offset, keep, lo, hi, at, out
             at += 1
 
 
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _mark_live_chunks(edge_u, edge_v, a, b, is_moved, sep_node, patch_of, node_of_patch, keep, counts):
+    """:func:`_mark_live` on counts.shape[0] equal pieces of the edges; counts[c] = piece c's kept."""
+    chunks, m = counts.shape[0], keep.shape[0]
+    for c in numba.prange(chunks):
+        counts[c] = _mark_live(edge_u, edge_v, a, b, is_moved, sep_node, patch_of, node_of_patch, c * m // chunks,
+                               (c + 1) * m // chunks, keep)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _write_live_chunks(edge_u, edge_v, edge_q, a, b, q, q_offset, keep, at, out_u, out_v, out_q):
+    """:func:`_write_live` on the same pieces, piece c from position at[c]."""
+    chunks, m = at.shape[0], keep.shape[0]
+    for c in numba.prange(chunks):
+        _write_live(edge_u, edge_v, edge_q, a, b, q, q_offset, keep, c * m // chunks, (c + 1) * m // chunks, at[c],
+                    out_u, out_v, out_q)
+
+
 @numba.njit(cache=True, nogil=True)
 def _node_weights_of(patch_weight, node_of_patch, patch_of, side, state, touched, first, n_nodes):
     """(side 0, side 1, separator) vertex counts per node of the level: the patches' weights on
@@ -144,18 +162,25 @@ class _State:
     def next_level(self, moved, new_edges, pool=SERIAL):
         """Drop the edges that can no longer be cut, replace those touching ``moved`` vertices by
         ``new_edges`` (from :meth:`move_to_new_patches`, appended after the old ones); called once
-        the level's nodes are set. Runs of edges on ``pool`` mark and count, then write (the
-        per-edge lookups are random accesses into arrays of n entries), in edge order."""
+        the level's nodes are set. Pieces of the edges mark and count, then write, in edge order,
+        on numba's threads (:meth:`.pool.Pool.compiled`)."""
         a, b, q, q_offset = new_edges
         a, b, q = a.astype(self.edge_u.dtype), b.astype(self.edge_v.dtype), q.astype(self.edge_q.dtype)
         look = (self.is_moved, self.sep_node, self.patch_of, self.node_of_patch)
         keep = np.empty(self.edge_u.shape[0] + a.shape[0], dtype=np.bool_)
-        runs = pool.ranges(keep.shape[0])
-        counts = list(pool(lambda r: _mark_live(self.edge_u, self.edge_v, a, b, *look, r[0], r[1], keep), runs))
+        counts = np.zeros(pool.chunks, dtype=np.int64)
+        if pool.chunks == 1:
+            counts[0] = _mark_live(self.edge_u, self.edge_v, a, b, *look, 0, keep.shape[0], keep)
+        else:
+            with pool.compiled():
+                _mark_live_chunks(self.edge_u, self.edge_v, a, b, *look, keep, counts)
         at = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         out = [np.empty(int(at[-1]), dtype=x.dtype) for x in (self.edge_u, self.edge_v, self.edge_q)]
-        list(pool(lambda j: _write_live(self.edge_u, self.edge_v, self.edge_q, a, b, q, q_offset, keep, runs[j][0],
-                                        runs[j][1], at[j], *out), range(len(runs))))
+        if pool.chunks == 1:
+            _write_live(self.edge_u, self.edge_v, self.edge_q, a, b, q, q_offset, keep, 0, keep.shape[0], 0, *out)
+        else:
+            with pool.compiled():
+                _write_live_chunks(self.edge_u, self.edge_v, self.edge_q, a, b, q, q_offset, keep, at[:-1], *out)
         self.edge_u, self.edge_v, self.edge_q = out
         self.is_moved[moved] = False
 

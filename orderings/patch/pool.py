@@ -2,17 +2,30 @@
 (results in item order) on a thread pool, and ``pool.ranges(n)`` cuts n independent calls into
 contiguous runs, one pool task each, so that a compiled kernel can make many calls per task
 without taking the GIL between them. How the calls are cut never changes a result: every call
-depends only on its own inputs."""
+depends only on its own inputs.
+
+Short data-parallel passes (a few milliseconds over the inter-patch edges) go to numba's own
+threads instead (``parallel=True`` kernels inside ``pool.compiled()``): on the 16-core GPU host a
+round of pool tasks cost about a millisecond of GIL hand-offs, as much as the pass itself. Those
+kernels cut their work into ``pool.chunks`` fixed pieces, so their result does not depend on the
+thread count either."""
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 
+import numba
 import numpy as np
 
 #: Runs per thread: a few more runs than threads even out nodes of unequal cost.
 RUNS_PER_THREAD = 2
+#: Pieces of a parallel compiled pass (any thread count): enough to keep 16 threads busy.
+PASS_CHUNKS = 64
+#: numba's default threading layer (workqueue) aborts the process on two parallel launches at
+#: once, so launches from different orderings running in one process take turns.
+_launch = threading.Lock()
 
 
 class Pool:
@@ -29,6 +42,24 @@ class Pool:
         parts = max(1, min(n, 1 if self.threads == 1 else RUNS_PER_THREAD * self.threads))
         bounds = (np.arange(parts + 1) * n) // parts
         return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+    @property
+    def chunks(self) -> int:
+        """Pieces of a parallel compiled pass: 1 without threads (then the caller runs the
+        serial kernel in its own thread: no launch, no lock)."""
+        return 1 if self.threads == 1 else PASS_CHUNKS
+
+    @contextmanager
+    def compiled(self):
+        """numba's threads, as many as the budget (within numba's pool, NUMBA_NUM_THREADS), for
+        the parallel kernels launched in the block; one launching thread at a time."""
+        with _launch:
+            before = numba.get_num_threads()
+            numba.set_num_threads(max(1, min(self.threads, numba.config.NUMBA_NUM_THREADS)))
+            try:
+                yield
+            finally:
+                numba.set_num_threads(before)
 
 
 #: No threads: every call in the caller's thread.

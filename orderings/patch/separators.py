@@ -171,22 +171,47 @@ def _write_cut(edge_u, edge_v, patch_of, side, node_of_patch, first_node, lo, hi
             at[k] += 1
 
 
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _count_cut_chunks(edge_u, edge_v, patch_of, side, node_of_patch, first_node, counts):
+    """:func:`_count_cut` on counts.shape[0] equal pieces of the edges, piece c into counts[c]."""
+    chunks, m = counts.shape[0], edge_u.shape[0]
+    for c in numba.prange(chunks):
+        _count_cut(edge_u, edge_v, patch_of, side, node_of_patch, first_node, c * m // chunks,
+                   (c + 1) * m // chunks, counts[c])
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _write_cut_chunks(edge_u, edge_v, patch_of, side, node_of_patch, first_node, at, left, right):
+    """:func:`_write_cut` on the same pieces, piece c from the slots at[c]."""
+    chunks, m = at.shape[0], edge_u.shape[0]
+    for c in numba.prange(chunks):
+        _write_cut(edge_u, edge_v, patch_of, side, node_of_patch, first_node, c * m // chunks,
+                   (c + 1) * m // chunks, at[c], left, right)
+
+
 def cut_by_node(edge_u, edge_v, patch_of, side, node_of_patch, first_node: int, n_nodes: int, pool=SERIAL):
     """The level's cut edges (their patches went to different sides) grouped by tree node, in edge
     order inside each node: (side-0 end, side-1 end, node k's edges at bounds[k]..bounds[k+1]).
-    Every edge given has both ends in one node of the level. Runs of edges on ``pool`` count
-    their cut edges per node, then write them where the counts place them (node by node, runs in
-    order), so the result is the same for any number of threads."""
-    runs = pool.ranges(edge_u.shape[0])
-    counts = np.zeros((max(1, len(runs)), n_nodes), dtype=np.int64)
-    list(pool(lambda j: _count_cut(edge_u, edge_v, patch_of, side, node_of_patch, first_node, runs[j][0],
-                                   runs[j][1], counts[j]), range(len(runs))))
+    Every edge given has both ends in one node of the level. Pieces of the edges count their cut
+    edges per node, then write them where the counts place them (node by node, pieces in order):
+    numba's threads share the pieces (:meth:`.pool.Pool.compiled`), and the result is the same
+    for any number of threads."""
+    look = (edge_u, edge_v, patch_of, side, node_of_patch, first_node)
+    counts = np.zeros((pool.chunks, n_nodes), dtype=np.int64)
+    if pool.chunks == 1:
+        _count_cut(*look, 0, edge_u.shape[0], counts[0])
+    else:
+        with pool.compiled():
+            _count_cut_chunks(*look, counts)
     bounds = np.concatenate([[0], np.cumsum(counts.sum(axis=0))]).astype(np.int64)
-    at = bounds[:-1] + np.cumsum(counts, axis=0) - counts  # run j's first slot in each node
+    at = bounds[:-1] + np.cumsum(counts, axis=0) - counts  # piece c's first slot in each node
     left = np.empty(bounds[-1], dtype=np.int64)
     right = np.empty(bounds[-1], dtype=np.int64)
-    list(pool(lambda j: _write_cut(edge_u, edge_v, patch_of, side, node_of_patch, first_node, runs[j][0],
-                                   runs[j][1], at[j], left, right), range(len(runs))))
+    if pool.chunks == 1:
+        _write_cut(*look, 0, edge_u.shape[0], at[0], left, right)
+    else:
+        with pool.compiled():
+            _write_cut_chunks(*look, at, left, right)
     return left, right, bounds
 
 
