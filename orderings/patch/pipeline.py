@@ -13,7 +13,7 @@ from . import local as local_orderings
 from .assembly import LAYOUTS, group_by_node, nd_tree, node_rank
 from .band import patch_radius
 from .decompose import tree_levels
-from .pool import thread_pool
+from .pool import thread_pool, threading_layer
 from .patcher import bfs_patches, lloyd_patches, metis_patches, spatial_patches
 from .quotient import quotient_graph
 from .separators import OBJTYPES
@@ -181,6 +181,7 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
         "leaf_size_max": int(leaves.max()),
         "empty_nodes": int((sizes == 0).sum()),
         "threads_used": int(threads_used),
+        "numba_threading_layer": threading_layer(),
         **stats,
     }
     return Ordering(perm, tree, extras)

@@ -23,9 +23,30 @@ import numpy as np
 RUNS_PER_THREAD = 2
 #: Pieces of a parallel compiled pass (any thread count): enough to keep 16 threads busy.
 PASS_CHUNKS = 64
-#: numba's default threading layer (workqueue) aborts the process on two parallel launches at
-#: once, so launches from different orderings running in one process take turns.
+#: numba's workqueue threading layer aborts the process on two parallel launches at once, so
+#: launches from different orderings running in one process take turns.
 _launch = threading.Lock()
+
+
+def _choose_threading_layer() -> None:
+    """Use numba's workqueue layer unless the user chose one (NUMBA_THREADING_LAYER) or a parallel
+    kernel already ran. Its idle threads sleep; the OpenMP layer's spin, and on the 16-core GPU
+    host they took the cores from the pool's METIS and CAMD calls (1M grid, 16 threads, one
+    machine, medians of 5 in three rounds: 0.43 / 0.39 / 0.46 s with OpenMP, 0.33 / 0.35 / 0.39 s
+    with workqueue; results/patch/ab-h200-threading-layer/)."""
+    from numba.np.ufunc import parallel
+
+    if parallel._is_initialized or numba.config.THREADING_LAYER != "default":
+        return
+    numba.config.THREADING_LAYER = "workqueue"
+
+
+def threading_layer() -> str:
+    """The threading layer numba runs parallel kernels on ('' before the first one)."""
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        return ""
 
 
 class Pool:
@@ -54,6 +75,7 @@ class Pool:
         """numba's threads, as many as the budget (within numba's pool, NUMBA_NUM_THREADS), for
         the parallel kernels launched in the block; one launching thread at a time."""
         with _launch:
+            _choose_threading_layer()
             before = numba.get_num_threads()
             numba.set_num_threads(max(1, min(self.threads, numba.config.NUMBA_NUM_THREADS)))
             try:
