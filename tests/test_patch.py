@@ -531,6 +531,24 @@ def test_camd_subtrees_keeps_the_tree_and_the_fill_of_one_camd_call(split, small
     assert nnz_L(graph, ordering.perm) <= 1.03 * nnz_L(graph, whole.perm)
 
 
+@pytest.mark.parametrize("split", [0, 2, 20])
+def test_camd_subtrees_in_postorder_is_the_grouped_sequence(split, small_subtrees):
+    """In the postorder layout the jobs' orders, put in their roots' order, are the permutation
+    that grouping the sequence by node gives (assembly then skips that pass)."""
+    from permbench.orderings.patch.local import local_camd_subtrees
+    from permbench.core.ndtree import group_by_node
+
+    graph = grid_graph(80)
+    ordering = Patch(leaf_size=64).compute(graph)
+    node = node_of_vertex(ordering, graph.shape[0], "postorder")
+    levels, rank = ordering.stats["levels"], node_rank(ordering.stats["levels"], "postorder")
+    sequence = local_camd_subtrees(graph, node, rank, levels, split)
+    grouped = local_camd_subtrees(graph, node, rank, levels, split, postorder=True)
+    np.testing.assert_array_equal(grouped, group_by_node(sequence, node, rank))
+    if split > 0:
+        assert not np.array_equal(sequence, grouped)  # the jobs do come out of layout order
+
+
 def test_halo_holds_only_ancestor_neighbours(small_subtrees):
     from permbench.orderings.patch.blocks import halo_subgraph
     from permbench.orderings.patch.local import subtree_jobs

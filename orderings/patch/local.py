@@ -149,7 +149,7 @@ def _job_constraints(members, node_of, rank, n_halo):
     return constraint
 
 
-def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool=SERIAL) -> np.ndarray:
+def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool=SERIAL, postorder: bool = False) -> np.ndarray:
     """CAMD per job (see :func:`subtree_jobs`): the subtrees below level ``min(split, levels)``
     and the separators above it, each with its halo of ancestor-separator neighbours.
 
@@ -159,6 +159,9 @@ def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool=SERI
     instead of their Schur complement (which is nearly dense, so their order matters little).
     The job split depends only on the tree, never on the thread count, so neither does the
     result. Returns a sequence (each node's vertices in local order; assembly groups them).
+    ``postorder``: ``rank`` is the postorder layout; then every job's nodes are one stretch of it
+    and CAMD already orders them by rank, so the jobs' orders, put in the order of their roots'
+    ranks, are the permutation itself (what grouping by node would give, without its pass).
     """
     # Subtrees of at least SUBTREE_MIN vertices: below that, the calls' fixed cost outweighs
     # what they save (a 2k-vertex matrix is one call). Depends on n and the tree only.
@@ -181,4 +184,7 @@ def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool=SERI
         return members[perm[perm < members.shape[0]]]
 
     jobs = [j for j in range(roots.shape[0]) if bounds[j + 1] > bounds[j]]
-    return np.concatenate(list(pool(order_job, jobs)))
+    pieces = list(pool(order_job, jobs))
+    if postorder:
+        pieces = [pieces[i] for i in np.argsort(rank[roots[jobs]], kind="stable")]
+    return np.concatenate(pieces)

@@ -37,9 +37,11 @@ def _patches(graph, coords, patcher: str, patch_size: int, seed: int):
     raise ValueError(f"patch: unknown patcher {patcher!r} (expected one of {', '.join(PATCHERS)})")
 
 
-def _local(graph, node_of, rank, local: str, amd_threshold: int, levels: int, local_split: int, pool):
+def _local(graph, node_of, rank, local: str, amd_threshold: int, levels: int, local_split: int, pool,
+           layout: str):
     if local == "camd-subtrees":
-        return local_orderings.local_camd_subtrees(graph, node_of, rank, levels, local_split, pool)
+        return local_orderings.local_camd_subtrees(graph, node_of, rank, levels, local_split, pool,
+                                                   postorder=layout == "postorder")
     if local == "amd":
         return local_orderings.local_amd(graph, node_of)
     if local == "camd":
@@ -160,11 +162,13 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
             t3 = clock()
             times["t_decompose_s"] = t3 - t2
         rank = node_rank(levels, layout)
-        sequence = _local(graph, node_of, rank, local, amd_threshold, levels, local_split, pool)
+        sequence = _local(graph, node_of, rank, local, amd_threshold, levels, local_split, pool, layout)
     t4 = clock()
     times["t_local_s"] = t4 - t3
-    # CAMD's sets already come out in layout order; every other method needs the regrouping.
-    perm = sequence if local == "camd" else group_by_node(sequence, node_of, rank)
+    # CAMD's sets already come out in layout order (so do camd-subtrees' jobs in postorder); every
+    # other method needs the regrouping.
+    grouped = local == "camd" or (local == "camd-subtrees" and layout == "postorder")
+    perm = sequence if grouped else group_by_node(sequence, node_of, rank)
     tree = nd_tree(node_of, levels, layout)
     times["t_assemble_s"] = clock() - t4
 
