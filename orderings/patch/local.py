@@ -117,11 +117,29 @@ def _job_of(node_of, split, lo, hi, job_of):
 def subtree_jobs(node_of: np.ndarray, split: int, pool=SERIAL) -> tuple[np.ndarray, np.ndarray]:
     """Job of every vertex: job j < 2^split is the subtree under the j-th node of level ``split``;
     job 2^split + t is separator node t of a level above ``split``. Also the root tree node of
-    every job. Computed over runs of vertices on ``pool``."""
+    every job. Computed over pieces of the vertices on numba's threads (:meth:`.pool.Pool.compiled`)."""
     roots = np.concatenate([(1 << split) - 1 + np.arange(1 << split), np.arange((1 << split) - 1)])
     job_of = np.empty(node_of.shape[0], dtype=np.int64)
-    list(pool(lambda r: _job_of(node_of, split, r[0], r[1], job_of), pool.ranges(node_of.shape[0])))
+    if pool.chunks == 1:
+        _job_of(node_of, split, 0, node_of.shape[0], job_of)
+    else:
+        with pool.compiled():
+            _job_of_chunks(node_of, split, job_of, pool.chunks)
     return job_of, roots
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _job_of_chunks(node_of, split, job_of, chunks):
+    n = node_of.shape[0]
+    for c in numba.prange(chunks):
+        _job_of(node_of, split, c * n // chunks, (c + 1) * n // chunks, job_of)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _local_index_chunks(by_job, job_of, bounds, local_index, chunks):
+    n = by_job.shape[0]
+    for c in numba.prange(chunks):
+        _local_index(by_job, job_of, bounds, c * n // chunks, (c + 1) * n // chunks, local_index)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -170,7 +188,11 @@ def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool=SERI
     job_of, roots = subtree_jobs(node_of, split, pool)
     by_job, bounds = counting_order(job_of, roots.shape[0])  # ascending vertex id inside each job
     local_index = np.empty(by_job.shape[0], dtype=np.int64)
-    list(pool(lambda r: _local_index(by_job, job_of, bounds, r[0], r[1], local_index), pool.ranges(by_job.shape[0])))
+    if pool.chunks == 1:
+        _local_index(by_job, job_of, bounds, 0, by_job.shape[0], local_index)
+    else:
+        with pool.compiled():
+            _local_index_chunks(by_job, job_of, bounds, local_index, pool.chunks)
 
     def order_job(j):
         members = by_job[bounds[j]:bounds[j + 1]]

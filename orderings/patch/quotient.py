@@ -42,16 +42,40 @@ def _fill_inter_patch(indptr, indices, patch_of, lo, hi, eu, ev, k):
                 k += 1
 
 
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _count_inter_patch_chunks(indptr, indices, patch_of, counts):
+    """:func:`_count_inter_patch` on counts.shape[0] equal pieces of the vertices."""
+    chunks, n = counts.shape[0], indptr.shape[0] - 1
+    for c in numba.prange(chunks):
+        counts[c] = _count_inter_patch(indptr, indices, patch_of, c * n // chunks, (c + 1) * n // chunks)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _fill_inter_patch_chunks(indptr, indices, patch_of, at, eu, ev):
+    """:func:`_fill_inter_patch` on the same pieces, piece c from position at[c]."""
+    chunks, n = at.shape[0], indptr.shape[0] - 1
+    for c in numba.prange(chunks):
+        _fill_inter_patch(indptr, indices, patch_of, c * n // chunks, (c + 1) * n // chunks, eu, ev, at[c])
+
+
 def _inter_patch_edges(indptr, indices, patch_of, pool=SERIAL):
     """Every fine edge between two patches once (smaller end first, ascending), counted and
-    written over runs of vertices on ``pool``."""
-    runs = pool.ranges(indptr.shape[0] - 1)
-    counts = list(pool(lambda r: _count_inter_patch(indptr, indices, patch_of, r[0], r[1]), runs))
-    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    eu = np.empty(int(starts[-1]), dtype=np.int32)
-    ev = np.empty(int(starts[-1]), dtype=np.int32)
-    list(pool(lambda j: _fill_inter_patch(indptr, indices, patch_of, runs[j][0], runs[j][1], eu, ev, starts[j]),
-              range(len(runs))))
+    written over pieces of the vertices on numba's threads (:meth:`.pool.Pool.compiled`)."""
+    n = indptr.shape[0] - 1
+    counts = np.zeros(pool.chunks, dtype=np.int64)
+    if pool.chunks == 1:
+        counts[0] = _count_inter_patch(indptr, indices, patch_of, 0, n)
+    else:
+        with pool.compiled():
+            _count_inter_patch_chunks(indptr, indices, patch_of, counts)
+    at = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    eu = np.empty(int(at[-1]), dtype=np.int32)
+    ev = np.empty(int(at[-1]), dtype=np.int32)
+    if pool.chunks == 1:
+        _fill_inter_patch(indptr, indices, patch_of, 0, n, eu, ev, 0)
+    else:
+        with pool.compiled():
+            _fill_inter_patch_chunks(indptr, indices, patch_of, at[:-1], eu, ev)
     return eu, ev
 
 
