@@ -30,6 +30,10 @@ class OrderingBase(Plugin):
     #: False when the permutation can change from call to call with more than one thread
     #: (shown in ``orderings list`` and in every row's ``deterministic`` column).
     deterministic = True
+    #: Side of the k x k grid the harness orders once, untimed, before a cell's repeats (so that
+    #: first-call costs stay out of t_order_s): large enough to take the code paths real inputs
+    #: take (harness/child.py).
+    warmup_grid = 48
 
     def supports(self, case: MatrixCase) -> tuple[bool, str]:
         """Whether this ordering applies to ``case``; the reason is recorded when it does not."""

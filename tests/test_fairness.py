@@ -228,3 +228,38 @@ def test_orderings_list_says_which_orderings_are_not_deterministic():
     assert result.exit_code == 0, result.output
     rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 4}
     assert "no (threads > 1)" in rows["homa"] and "no (threads > 1)" not in rows["amd"]
+
+
+def test_the_warm_up_orders_a_grid_of_the_orderings_own_size_with_the_cells_threads():
+    """First-call costs stay out of t_order_s only if the untimed warm-up takes the code paths the
+    real input takes: each ordering names its warm-up grid, and the patch ordering's is large
+    enough for its quotient route on the thread pool."""
+    import types
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    from permbench import orderings
+    from permbench.core.case import MatrixCase, Ordering
+    from permbench.harness.child import _warm_up
+    from permbench.orderings.patch.pipeline import AUTO_DIRECT_MAX_N, POOL_MIN_LEVELS
+    from permbench.orderings.patch.decompose import tree_levels
+
+    seen = []
+
+    class Recorder:
+        native, warmup_grid = False, 20
+        spec = types.SimpleNamespace(canonical=lambda: "recorder")
+
+        def compute(self, graph, *, coords=None, seed=0, threads=1):
+            seen.append((graph.shape[0], threads))
+            return Ordering(np.arange(graph.shape[0]))
+
+    case = MatrixCase(name="x", A=sp.identity(3, format="csr"), meta={})
+    _warm_up(Recorder(), case, lambda *_: None, threads=3)
+    assert seen == [(400, 3)]
+    patch = orderings.registry.get("patch")
+    n = patch.warmup_grid ** 2
+    assert orderings.OrderingBase.warmup_grid == 48 and n > AUTO_DIRECT_MAX_N
+    assert tree_levels(n // patch.params["patch_size"], patch.params["nd_levels"], n,
+                       patch.params["leaf_size"]) >= POOL_MIN_LEVELS

@@ -109,6 +109,11 @@ class Patch(OrderingBase):
     description = "patch-based nested dissection: METIS on a quotient graph of patches, CAMD per subtree, parallel"
     requires = ("pymetis", "numba")
     provides_nd_tree = True
+    # 20,736 vertices: above AUTO_DIRECT_MAX_N and with enough levels for the thread pool, so the
+    # warm-up runs the quotient route's kernels (bisection, band, FM, the parallel passes) that a
+    # large input runs; at 48 x 48 they compiled or loaded inside the first timed repeat (0.1-0.2 s
+    # at 1M on the H200 host; 20 s on a machine with no numba cache yet).
+    warmup_grid = 144
     params = {
         "preset": "default",
         "patch_size": 64,  # vertices per patch (at most, for bfs)
