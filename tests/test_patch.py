@@ -371,11 +371,13 @@ def test_every_shared_mesh_and_matrix(shared_data_dir):
 @pytest.fixture
 def small_subtrees(monkeypatch):
     """Let camd-subtrees split small test graphs (by default a subtree must average 16k vertices),
-    and the decomposition run one task per node down to nodes of 512 vertices (by default 64k)."""
-    from permbench.orderings.patch import local, subtrees
+    the decomposition run one task per node down to nodes of 512 vertices (by default 64k), and
+    the compiled passes run on numba's threads at any size (by default from 65,536 items)."""
+    from permbench.orderings.patch import local, pool, subtrees
 
     monkeypatch.setattr(local, "SUBTREE_MIN", 64)
     monkeypatch.setattr(subtrees, "SUBTREE_MIN", 512)
+    monkeypatch.setattr(pool, "PASS_MIN_SIZE", 0)
 
 
 def _thread_inputs():
@@ -465,7 +467,7 @@ def test_batched_bisections_equal_one_call_each_on_any_runs():
         np.testing.assert_array_equal(out, expected)
 
 
-def test_level_cover_is_the_single_call_cover_for_any_runs_of_nodes(rng):
+def test_level_cover_is_the_single_call_cover_for_any_runs_of_nodes(rng, small_subtrees):
     """The level's cut edges grouped by node (cut_by_node) are exactly the cut edges, whatever the
     threads, and covering runs of nodes apart on threads gives the cover of one call on the whole
     level, in its order."""

@@ -168,15 +168,16 @@ class _State:
         a, b, q = a.astype(self.edge_u.dtype), b.astype(self.edge_v.dtype), q.astype(self.edge_q.dtype)
         look = (self.is_moved, self.sep_node, self.patch_of, self.node_of_patch)
         keep = np.empty(self.edge_u.shape[0] + a.shape[0], dtype=np.bool_)
-        counts = np.zeros(pool.chunks, dtype=np.int64)
-        if pool.chunks == 1:
+        pieces = pool.pieces(keep.shape[0])
+        counts = np.zeros(pieces, dtype=np.int64)
+        if pieces == 1:
             counts[0] = _mark_live(self.edge_u, self.edge_v, a, b, *look, 0, keep.shape[0], keep)
         else:
             with pool.compiled():
                 _mark_live_chunks(self.edge_u, self.edge_v, a, b, *look, keep, counts)
         at = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         out = [np.empty(int(at[-1]), dtype=x.dtype) for x in (self.edge_u, self.edge_v, self.edge_q)]
-        if pool.chunks == 1:
+        if pieces == 1:
             _write_live(self.edge_u, self.edge_v, self.edge_q, a, b, q, q_offset, keep, 0, keep.shape[0], 0, *out)
         else:
             with pool.compiled():

@@ -62,8 +62,9 @@ def _inter_patch_edges(indptr, indices, patch_of, pool=SERIAL):
     """Every fine edge between two patches once (smaller end first, ascending), counted and
     written over pieces of the vertices on numba's threads (:meth:`.pool.Pool.compiled`)."""
     n = indptr.shape[0] - 1
-    counts = np.zeros(pool.chunks, dtype=np.int64)
-    if pool.chunks == 1:
+    pieces = pool.pieces(n)
+    counts = np.zeros(pieces, dtype=np.int64)
+    if pieces == 1:
         counts[0] = _count_inter_patch(indptr, indices, patch_of, 0, n)
     else:
         with pool.compiled():
@@ -71,7 +72,7 @@ def _inter_patch_edges(indptr, indices, patch_of, pool=SERIAL):
     at = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     eu = np.empty(int(at[-1]), dtype=np.int32)
     ev = np.empty(int(at[-1]), dtype=np.int32)
-    if pool.chunks == 1:
+    if pieces == 1:
         _fill_inter_patch(indptr, indices, patch_of, 0, n, eu, ev, 0)
     else:
         with pool.compiled():

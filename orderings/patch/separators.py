@@ -197,8 +197,9 @@ def cut_by_node(edge_u, edge_v, patch_of, side, node_of_patch, first_node: int, 
     numba's threads share the pieces (:meth:`.pool.Pool.compiled`), and the result is the same
     for any number of threads."""
     look = (edge_u, edge_v, patch_of, side, node_of_patch, first_node)
-    counts = np.zeros((pool.chunks, n_nodes), dtype=np.int64)
-    if pool.chunks == 1:
+    pieces = pool.pieces(edge_u.shape[0])
+    counts = np.zeros((pieces, n_nodes), dtype=np.int64)
+    if pieces == 1:
         _count_cut(*look, 0, edge_u.shape[0], counts[0])
     else:
         with pool.compiled():
@@ -207,7 +208,7 @@ def cut_by_node(edge_u, edge_v, patch_of, side, node_of_patch, first_node: int, 
     at = bounds[:-1] + np.cumsum(counts, axis=0) - counts  # piece c's first slot in each node
     left = np.empty(bounds[-1], dtype=np.int64)
     right = np.empty(bounds[-1], dtype=np.int64)
-    if pool.chunks == 1:
+    if pieces == 1:
         _write_cut(*look, 0, edge_u.shape[0], at[0], left, right)
     else:
         with pool.compiled():
