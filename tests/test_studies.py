@@ -165,6 +165,16 @@ def test_patch_table_of_a_thread_scaling_run_never_pools_thread_budgets(tmp_path
     assert "decomposition / local step" in done.output
 
 
+def test_targets_a_run_cannot_check_are_not_reported_as_met():
+    from permbench.harness.studies import _targets_missed
+
+    nan = float("nan")
+    assert _targets_missed(1_000_000, 0.5, 2.0, 0.1, 1.2) == ["amd 1.5x", "nnz 1.15x"]
+    assert _targets_missed(50_000, nan, 0.5, 0.1, 1.0) == ["homa n/a"]  # homa did not run
+    assert _targets_missed(1_000_000, nan, 0.66, nan, nan) == ["homa n/a", "metis 0.2x n/a", "nnz 1.15x n/a"]
+    assert _targets_missed(1_000, nan, nan, 1.0, 1.0) == []  # below 30k only METIS's and the fill count
+
+
 def test_patch_table_refuses_a_file_without_study_rows(tmp_path):
     done = cli.invoke(app, ["study", "patch-table", str(tmp_path / "none.parquet")])
     assert done.exit_code == 2 and "no such result file" in done.output
