@@ -165,7 +165,6 @@ class _State:
         the level's nodes are set. Pieces of the edges mark and count, then write, in edge order,
         on numba's threads (:meth:`.pool.Pool.compiled`)."""
         a, b, q, q_offset = new_edges
-        a, b, q = a.astype(self.edge_u.dtype), b.astype(self.edge_v.dtype), q.astype(self.edge_q.dtype)
         look = (self.is_moved, self.sep_node, self.patch_of, self.node_of_patch)
         keep = np.empty(self.edge_u.shape[0] + a.shape[0], dtype=np.bool_)
         pieces = pool.pieces(keep.shape[0])

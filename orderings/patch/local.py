@@ -131,16 +131,10 @@ def subtree_jobs(node_of: np.ndarray, split: int, pool=SERIAL) -> tuple[np.ndarr
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _job_of_chunks(node_of, split, job_of, chunks):
+    """:func:`_job_of` on ``chunks`` equal pieces of the vertices."""
     n = node_of.shape[0]
     for c in numba.prange(chunks):
         _job_of(node_of, split, c * n // chunks, (c + 1) * n // chunks, job_of)
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _local_index_chunks(by_job, job_of, bounds, local_index, chunks):
-    n = by_job.shape[0]
-    for c in numba.prange(chunks):
-        _local_index(by_job, job_of, bounds, c * n // chunks, (c + 1) * n // chunks, local_index)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -149,6 +143,14 @@ def _local_index(by_job, job_of, bounds, lo, hi, local_index):
     for i in range(lo, hi):
         v = by_job[i]
         local_index[v] = i - bounds[job_of[v]]
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _local_index_chunks(by_job, job_of, bounds, local_index, chunks):
+    """:func:`_local_index` on ``chunks`` equal pieces of ``by_job``."""
+    n = by_job.shape[0]
+    for c in numba.prange(chunks):
+        _local_index(by_job, job_of, bounds, c * n // chunks, (c + 1) * n // chunks, local_index)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -208,7 +210,7 @@ def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool=SERI
         return members[perm[perm < members.shape[0]]]
 
     jobs = [j for j in range(roots.shape[0]) if bounds[j + 1] > bounds[j]]
-    pieces = list(pool(order_job, jobs))
+    orders = list(pool(order_job, jobs))
     if postorder:
-        pieces = [pieces[i] for i in np.argsort(rank[roots[jobs]], kind="stable")]
-    return np.concatenate(pieces)
+        orders = [orders[i] for i in np.argsort(rank[roots[jobs]], kind="stable")]
+    return np.concatenate(orders)

@@ -38,20 +38,24 @@ def _patches(graph, coords, patcher: str, patch_size: int, seed: int):
 
 
 def _local(graph, node_of, rank, local: str, amd_threshold: int, levels: int, local_split: int, pool,
-           layout: str):
+           layout: str) -> tuple[np.ndarray, bool]:
+    """The local step's sequence, and whether it already is the permutation (nodes in layout
+    order): CAMD's constraint sets come out in that order, and so do camd-subtrees' jobs in the
+    postorder layout; every other sequence needs assembly's regrouping."""
     if local == "camd-subtrees":
+        postorder = layout == "postorder"
         return local_orderings.local_camd_subtrees(graph, node_of, rank, levels, local_split, pool,
-                                                   postorder=layout == "postorder")
+                                                   postorder=postorder), postorder
     if local == "amd":
-        return local_orderings.local_amd(graph, node_of)
+        return local_orderings.local_amd(graph, node_of), False
     if local == "camd":
-        return local_orderings.local_camd(graph, node_of, rank)
+        return local_orderings.local_camd(graph, node_of, rank), True
     if local == "amd-threshold":
-        return local_orderings.local_amd_threshold(graph, node_of, amd_threshold)
+        return local_orderings.local_amd_threshold(graph, node_of, amd_threshold), False
     if local == "metis":
-        return local_orderings.local_metis(graph, node_of)
+        return local_orderings.local_metis(graph, node_of), False
     if local == "identity":
-        return local_orderings.local_identity(node_of)
+        return local_orderings.local_identity(node_of), False
     raise ValueError(f"patch: unknown local ordering {local!r} (expected one of "
                      f"{', '.join(local_orderings.LOCAL_METHODS)})")
 
@@ -162,12 +166,9 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
             t3 = clock()
             times["t_decompose_s"] = t3 - t2
         rank = node_rank(levels, layout)
-        sequence = _local(graph, node_of, rank, local, amd_threshold, levels, local_split, pool, layout)
+        sequence, grouped = _local(graph, node_of, rank, local, amd_threshold, levels, local_split, pool, layout)
     t4 = clock()
     times["t_local_s"] = t4 - t3
-    # CAMD's sets already come out in layout order (so do camd-subtrees' jobs in postorder); every
-    # other method needs the regrouping.
-    grouped = local == "camd" or (local == "camd-subtrees" and layout == "postorder")
     perm = sequence if grouped else group_by_node(sequence, node_of, rank)
     tree = nd_tree(node_of, levels, layout)
     times["t_assemble_s"] = clock() - t4

@@ -37,9 +37,7 @@ def _choose_threading_layer() -> None:
     host they took the cores from the pool's METIS and CAMD calls (1M grid, 16 threads, one
     machine, medians of 5 in three rounds: 0.43 / 0.39 / 0.46 s with OpenMP, 0.33 / 0.35 / 0.39 s
     with workqueue; results/patch/ab-h200-threading-layer/)."""
-    from numba.np.ufunc import parallel
-
-    if parallel._is_initialized or numba.config.THREADING_LAYER != "default":
+    if threading_layer() or numba.config.THREADING_LAYER != "default":
         return
     numba.config.THREADING_LAYER = "workqueue"
 
@@ -48,7 +46,7 @@ def threading_layer() -> str:
     """The threading layer numba runs parallel kernels on ('' before the first one)."""
     try:
         return numba.threading_layer()
-    except ValueError:
+    except ValueError:  # numba's answer while no parallel kernel has run
         return ""
 
 
