@@ -88,7 +88,7 @@ def test_every_generator_gives_a_nested_dissection(dataset):
 @pytest.mark.parametrize("option", [
     {"patcher": "bfs"}, {"patcher": "lloyd"}, {"patcher": "spatial"}, {"patcher": "metis"},
     {"separator": "direct"}, {"separator": "auto"}, {"bisection": "kway"}, {"trials": 4},
-    {"refine": 0}, {"refine": 3},
+    {"refine": 0}, {"refine": 3}, {"band_method": "metis"}, {"band_method": "flow", "band_levels": 99},
     {"local": "amd"}, {"local": "camd"}, {"local": "amd-threshold", "amd_threshold": 100},
     {"local": "metis"}, {"local": "identity"},
     {"layout": "bfs"}, {"nd_levels": 1}, {"nd_levels": 20},
@@ -271,6 +271,52 @@ def test_vertex_cover_is_valid_and_minimum_on_random_bipartite_graphs(rng):
         assert len(cover) == brute_force_matching_size(left, right)  # König
 
 
+def _split_graph_flow_value(xadj, adjncy, source, sink) -> int:
+    """Maximum number of vertex-disjoint source-sink paths by scipy's maximum_flow on the split
+    graph (vertex v: in 2v -> out 2v+1, capacity 1; edges unbounded)."""
+    n = xadj.shape[0] - 1
+    rows = np.repeat(np.arange(n), np.diff(xadj))
+    big = n + 1
+    vertex_cap = np.where((np.arange(n) == source) | (np.arange(n) == sink), big, 1)
+    tails = np.concatenate([2 * np.arange(n), 2 * rows + 1])
+    heads = np.concatenate([2 * np.arange(n) + 1, 2 * adjncy.astype(np.int64)])
+    caps = np.concatenate([vertex_cap, np.full(rows.shape[0], big)]).astype(np.int32)
+    G = sp.csr_matrix((caps, (tails, heads)), shape=(2 * n, 2 * n))
+    return int(sp.csgraph.maximum_flow(G, 2 * source + 1, 2 * sink).flow_value)
+
+
+def test_flow_separator_is_a_smallest_separator_on_random_graphs(rng):
+    from permbench.orderings.patch.flow import min_separator
+
+    for trial in range(40):
+        n = int(rng.integers(4, 200))
+        m = int(rng.integers(n, 4 * n))
+        a, b = rng.integers(0, n, m), rng.integers(0, n, m)
+        source, sink = 0, n - 1
+        # No loops, and source and sink not adjacent.
+        keep = (a != b) & ~((np.minimum(a, b) == source) & (np.maximum(a, b) == sink))
+        A = sp.coo_matrix((np.ones(int(keep.sum())), (a[keep], b[keep])), shape=(n, n))
+        A = (A + A.T).tocsr()
+        A.sort_indices()
+        xadj, adjncy = A.indptr.astype(np.int32), A.indices.astype(np.int32)
+        part, size = min_separator(xadj, adjncy, source, sink)
+        assert part[source] == 0 and part[sink] == 1
+        assert int((part == 2).sum()) == size == _split_graph_flow_value(xadj, adjncy, source, sink), trial
+        rows = np.repeat(np.arange(n), np.diff(xadj))
+        assert not ((part[rows] == 0) & (part[adjncy] == 1)).any(), "an edge joins the two sides"
+
+
+def test_flow_band_separators_are_never_larger_than_metis_band_separators():
+    graph = symmetric_graph(load("delaunay[n=20000,seed=3]").A)
+    flow = patch_order(graph, band_method="flow", refine=0)
+    metis = patch_order(graph, band_method="metis", refine=0)
+    top = 4  # band levels: the root's separator is the same patch cut before refinement
+    assert flow.stats["band_improved_nodes"] > 0
+    assert flow.stats["separator_sizes_per_level"][0] <= metis.stats["separator_sizes_per_level"][0]
+    assert sum(flow.stats["separator_sizes_per_level"][:top]) <= 1.02 * sum(metis.stats["separator_sizes_per_level"][:top])
+    assert_nested_dissection(graph, flow)
+
+
 def test_bipartite_csr_is_scipys_canonical_csr(rng):
     from permbench.orderings.patch.matching import bipartite_csr
 
@@ -397,7 +443,7 @@ def _thread_inputs():
 @pytest.mark.parametrize("spec", ["patch[leaf_size=64]", "patch[leaf_size=64,subtree_tasks=true]",
                                   "patch[preset=quality,leaf_size=64,subtree_tasks=true]",
                                   "patch[preset=fast,leaf_size=64]", "patch[leaf_size=64,separator=direct]",
-                                  "patch[leaf_size=64,local=camd,trials=3]"])
+                                  "patch[leaf_size=64,local=camd,trials=3]", "patch[leaf_size=64,band_method=metis]"])
 def test_same_permutation_for_any_thread_count(spec, small_subtrees):
     for name, (graph, coords) in _thread_inputs().items():
         ordering = create(spec)

@@ -2,14 +2,15 @@
 
 Split the vertices into small connected patches, bisect the quotient graph of patches level by
 level with METIS, shrink every cut to a minimum vertex cover on the fine graph (optionally refined
-by METIS on a band around it and by FM moves), and order the tree's nodes with CAMD. Kernels, one
+by the smallest separator of a band around it, found by maximum flow, and by FM moves), and order
+the tree's nodes with CAMD. Kernels, one
 file per step:
 
 * :mod:`.patcher` — step 0, patches (``bfs`` sweep, ``lloyd`` compact cells, ``spatial`` Morton
   runs, ``metis`` k-way);
 * :mod:`.quotient` — step 1, the quotient graph and the inter-patch fine edges;
 * :mod:`.decompose`, :mod:`.subtrees`, :mod:`.separators`, :mod:`.matching`, :mod:`.refine`,
-  :mod:`.band`, :mod:`.metis_sep` — step 2, the tree: top levels level by level, then one task
+  :mod:`.band`, :mod:`.flow`, :mod:`.metis_sep` — step 2, the tree: top levels level by level, then one task
   per subtree;
 * :mod:`.local`, :mod:`.camd`, :mod:`.blocks` — step 3, orderings inside the tree nodes;
 * :mod:`.assembly` — step 4, the postorder / reverse-BFS layouts and the ND tree (``Ordering.nd_tree``);
@@ -18,13 +19,14 @@ file per step:
 Threads. ``compute(..., threads=N)`` runs the independent work on N threads (:mod:`.pool`): the
 inter-patch edges of the quotient graph (runs of vertices), the METIS bisections and the FM passes
 of one tree level (runs of nodes, each run one compiled loop that holds no GIL: METIS is called
-through each library instance's function pointer), the band separators of one level (one METIS
-call per node), the level's per-edge passes (runs of edges) and the local step (one CAMD call per
-subtree). Every parallel step hands out calls that depend only on their own inputs and reads the
+through each library instance's function pointer), the band separators of one level (one compiled
+maximum-flow call per node, which holds no GIL), the level's per-edge passes (runs of edges, as
+numba ``parallel`` kernels over fixed pieces; see :meth:`.pool.Pool.compiled` for the threading
+layer) and the local step (one CAMD call per subtree). Every parallel step hands out calls that depend only on their own inputs and reads the
 results in a fixed order, and METIS calls running at once each use their own instance of the
 library (METIS draws from libc's ``rand()``; see :mod:`.metis_sep`), so the permutation for a given
-seed is the same for every N. No numba ``prange`` is used, so numba's threading layer plays no
-part. Patch growth and the rest of the per-level bookkeeping (compiled, linear in the level's
+seed is the same for every N (the per-edge kernels cut the edges into the same 64 pieces for any
+N and write each piece's results at offsets fixed before they run). Patch growth and the rest of the per-level bookkeeping (compiled, linear in the level's
 patches and edges) stay serial, as do the METIS calls of the top levels (one node, two nodes, ...).
 
 ``subtree_tasks=true`` (off by default) builds only the top levels (down to nodes of about 64k
@@ -59,9 +61,12 @@ Adaptive rule (no fixed cost on small inputs), from n and the mean degree d = nn
 * threads: a tree of fewer than 3 levels (:data:`.pipeline.POOL_MIN_LEVELS`; at most 3 METIS
   calls of about 1 ms) is built without a thread pool, since starting the threads cost more than
   they saved; ``threads_used`` is then 1;
-* refinement: METIS band refinement on the top ``band_levels`` levels and ``refine`` FM passes per
-  level, both scaled by the patch radius in hops (:func:`.band.patch_radius`), so their cost
-  follows the separators' size, not n.
+* refinement: band refinement on the top ``band_levels`` levels and ``refine`` FM passes on the
+  levels below, both scaled by the patch radius in hops (:func:`.band.patch_radius`), so their
+  cost follows the separators' size, not n. The band's separator is the smallest one in the band
+  (``band_method=flow``: a maximum flow, exact; ``metis``: METIS's separator of the band graph, the
+  former default, kept to measure the trade-off). FM after a flow separator is skipped: it is
+  already the band's smallest, and the fill was the same without it.
 
 ``local=camd`` keeps the former single whole-graph CAMD call (serial; never cheaper than AMD) so
 the trade-off stays measurable; on the inputs measured the two give the same fill.
@@ -78,6 +83,7 @@ from ...core.libversions import pymetis_metis_version, suitesparse_library_versi
 from .. import OrderingBase, register
 from .assembly import LAYOUTS
 from .local import LOCAL_METHODS
+from .band import BAND_METHODS
 from .pipeline import BISECTIONS, PATCHERS, SEPARATORS, patch_order
 
 #: Settings behind each preset; ``default`` is the class defaults below. Measured with
@@ -125,6 +131,7 @@ class Patch(OrderingBase):
         "trials": 1,  # METIS bisections per node on the root level (halved per level)
         "band": 1.0,  # band half-width in patch radii (0: no band refinement)
         "band_levels": 4,  # levels (from the root) that get band refinement
+        "band_method": "flow",  # the band's smallest separator by maximum flow, or METIS's (metis)
         "refine": 1,  # FM passes per level
         "local": "camd-subtrees",
         "local_split": 5,  # camd-subtrees: subtrees below this level are ordered one per call
@@ -137,6 +144,7 @@ class Patch(OrderingBase):
         "patcher": PATCHERS,
         "separator": SEPARATORS,
         "bisection": tuple(BISECTIONS),
+        "band_method": BAND_METHODS,
         "local": LOCAL_METHODS,
         "layout": LAYOUTS,
     }
@@ -208,7 +216,7 @@ class Patch(OrderingBase):
             graph, coords,
             patch_size=s["patch_size"], nd_levels=s["nd_levels"], leaf_size=s["leaf_size"], patcher=s["patcher"],
             separator=s["separator"], bisection=s["bisection"], trials=s["trials"], band=s["band"],
-            band_levels=s["band_levels"], refine=s["refine"], local=s["local"],
+            band_levels=s["band_levels"], band_method=s["band_method"], refine=s["refine"], local=s["local"],
             local_split=s["local_split"], amd_threshold=s["amd_threshold"], layout=s["layout"], seed=seed,
             threads=threads, subtree_tasks=s["subtree_tasks"],
         )

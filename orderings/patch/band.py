@@ -1,11 +1,15 @@
-"""Band refinement of vertex separators with METIS (as Scotch's band graphs).
+"""Band refinement of vertex separators (as Scotch's band graphs).
 
 A separator that follows patch boundaries can be off by up to a patch radius, more than local FM
-moves can repair. Here every node's separator is re-computed by METIS's multilevel vertex
-separator on a *band graph*: the vertices within ``width`` hops of the current separator, plus one
-super-vertex per side standing for everything beyond the band (weighted by its vertex count, so
-balance still sees the whole node). METIS may put the separator anywhere inside the band; the
-result is kept only if the two super-vertices land on opposite sides and the separator got smaller.
+moves can repair. Here every node's separator is re-computed on a *band graph*: the vertices
+within ``width`` hops of the current separator, plus one super-vertex per side standing for
+everything beyond the band (weighted by its vertex count, so balance still sees the whole node).
+``method="flow"`` (the default) takes the smallest separator of the band between the two
+super-vertices, exactly, by maximum flow (:mod:`.flow`); it is kept if it is smaller and leaves
+neither side above UBFACTOR / 2 of the node (or above that side's old share), else METIS decides.
+``method="metis"`` asks METIS's multilevel vertex separator, which may put the separator anywhere
+inside the band; its result is kept only if the two super-vertices land on opposite sides and
+the separator got smaller.
 
 Vertex places are read lazily as in :mod:`.refine` (0 / 1 side, 2 separator, -1 out of play).
 """
@@ -15,9 +19,15 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .flow import min_separator
 from .metis_sep import vertex_separator
 from .refine import _where
 from .pool import SERIAL
+
+#: Band refinement methods (see the module docstring).
+BAND_METHODS = ("flow", "metis")
+#: A flow separator may leave a side up to this share of its node (FM's bound, see .decompose).
+MAX_SIDE_SHARE = 0.6
 
 
 @numba.njit(cache=True, nogil=True)
@@ -156,13 +166,16 @@ def _band_graph(indptr, indices, band, band_start, pos, state, sep_node, patch_o
     return xadj, adjncy, vwgt, block_start
 
 
-def band_refine(graph, sep, node_start, state, sep_node, patch_of, side, outside, width, seed=0, pool=SERIAL):
-    """Recompute each node's separator with METIS on its band graph; keep improvements.
+def band_refine(graph, sep, node_start, state, sep_node, patch_of, side, outside, width, seed=0, pool=SERIAL,
+                method="flow"):
+    """Recompute each node's separator on its band graph (``method``: flow | metis); keep
+    improvements.
 
     ``sep``/``node_start``: the level's separator grouped by node (``state`` marks it 3);
     ``outside[k]``: node k's vertex count on side 0 / 1. Updates ``state`` for the band vertices of
-    improved nodes and returns them, with the number of improved nodes. The METIS calls (one per
-    node, independent) go through ``pool``.
+    improved nodes and returns them, with the number of improved nodes and of nodes where a flow
+    separator was refused and METIS decided. The calls (one per node, independent) go through
+    ``pool``.
     """
     band, band_start, pos = _band(graph.indptr, graph.indices, sep, node_start, state, sep_node,
                                   patch_of, side, width)
@@ -175,9 +188,22 @@ def band_refine(graph, sep, node_start, state, sep_node, patch_of, side, outside
     def separate(k):
         s, e = block_start[k], block_start[k + 1]
         p0, p1 = xadj[s], xadj[e]
-        return vertex_separator(xadj[s:e + 1] - p0, adjncy[p0:p1], seed, vwgt[s:e])
+        x, adj, w = xadj[s:e + 1] - p0, adjncy[p0:p1], vwgt[s:e]
+        hubs_linked = x[-2] > x[-3] and x[-1] > x[-2]
+        if method == "flow" and hubs_linked:
+            part, size = min_separator(x, adj, e - s - 2, e - s - 1)
+            weights = np.bincount(part, weights=w, minlength=3)
+            total = weights.sum()
+            if size < node_start[k + 1] - node_start[k] and all(
+                    weights[j] <= max(MAX_SIDE_SHARE * total, outside[k, j]) for j in range(2)):
+                return part, False
+            if size >= node_start[k + 1] - node_start[k]:
+                return part, False  # no smaller separator exists in the band: nothing to ask METIS
+        return vertex_separator(x, adj, seed, w), method == "flow"
 
-    for k, part in zip(nodes, pool(separate, nodes)):
+    refused = 0
+    for k, (part, fallback) in zip(nodes, pool(separate, nodes)):
+        refused += fallback
         s, e = block_start[k], block_start[k + 1]
         old = node_start[k + 1] - node_start[k]
         a, b = part[-2], part[-1]
@@ -199,4 +225,4 @@ def band_refine(graph, sep, node_start, state, sep_node, patch_of, side, outside
         changed.append(verts)
         improved += 1
     touched = np.concatenate(changed) if changed else np.zeros(0, dtype=np.int64)
-    return touched, improved
+    return touched, improved, refused

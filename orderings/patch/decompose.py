@@ -222,17 +222,20 @@ def _node_weights(st: _State, side, first, n_nodes, state, touched):
     return _node_weights_of(st.patch_weight, st.node_of_patch, st.patch_of, side, state, touched, first, n_nodes)
 
 
-def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm_passes, seed, pool=SERIAL):
-    """Improve the level's separators on the fine graph: METIS on a band around them (when
-    ``band_width`` > 0), then FM passes. Returns (new separator, vertices that changed side)."""
+def _improve(graph, st: _State, side, sep, first, n_nodes, state, band_width, fm_passes, seed, pool=SERIAL,
+             band_method="flow"):
+    """Improve the level's separators on the fine graph: the smallest separator of a band around
+    them (when ``band_width`` > 0; :mod:`.band`), then FM passes. Returns (new separator, vertices
+    that changed side)."""
     state[sep] = 3
     touched = [sep]
-    stats = {"band_improved_nodes": 0}
+    stats = {"band_improved_nodes": 0, "band_metis_fallbacks": 0}
     if band_width > 0:
         grouped, node_start = _group_by_node(st, sep, first, n_nodes)
         outside = _node_weights(st, side, first, n_nodes, state, sep)[:, :2]
-        changed, stats["band_improved_nodes"] = band_refine(
-            graph, grouped, node_start, state, st.sep_node, st.patch_of, side, outside, band_width, seed, pool)
+        changed, stats["band_improved_nodes"], stats["band_metis_fallbacks"] = band_refine(
+            graph, grouped, node_start, state, st.sep_node, st.patch_of, side, outside, band_width, seed, pool,
+            band_method)
         touched.append(changed)
     if fm_passes > 0:
         every = unique_vertices(st.n, *touched)
@@ -297,16 +300,17 @@ def _best_trial(st: _State, sides: np.ndarray, first: int, n_nodes: int, pool=SE
 
 def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_options: dict, *,
               direct_levels: int = 0, unit_edge_weights: bool = False, recursive: bool = False,
-              trials: int = 1, band_width: int = 0, band_levels: int = 0, refine_passes: int = 0,
-              seed: int = 0, first_level: int = 0, leaf_edges: bool = False, pool=SERIAL) -> Decomposition:
+              trials: int = 1, band_width: int = 0, band_levels: int = 0, band_method: str = "flow",
+              refine_passes: int = 0, seed: int = 0, first_level: int = 0, leaf_edges: bool = False, pool=SERIAL) -> Decomposition:
     """Build the tree top-down, one level per pass (step 2).
 
     Levels below ``direct_levels`` use METIS's vertex separator on each node's real subgraph;
     the others bisect the node's quotient subgraph with METIS (``metis_options`` with seeds
     seed, seed+1, ...; recursive bisection or k-way) ``trials`` times on the root level, half as
     many on each level below (top separators matter most), keep per node the bisection whose
-    cut has the smallest minimum vertex cover, then improve it on the fine graph: METIS on a band
-    of ``band_width`` hops around it on the first ``band_levels`` levels, and ``refine_passes``
+    cut has the smallest minimum vertex cover, then improve it on the fine graph: the smallest
+    separator (``band_method``: flow | metis, see :mod:`.band`) of a band of ``band_width`` hops
+    around it on the first ``band_levels`` levels, and ``refine_passes``
     FM passes. The METIS calls of a level (one per node) go through ``pool``.
 
     ``first_level``: the depth of this graph's root in a larger tree (when the graph is one of its
@@ -318,7 +322,7 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
     state = np.zeros(patch_of.shape[0], dtype=np.int8)  # separator improvement scratch (see .refine)
     sep_sizes, cover_sizes = [], []
     counts = {"metis_calls": 0, "one_sided": 0, "single_patch_nodes": 0, "direct_levels": 0,
-              "band_improved_nodes": 0}
+              "band_improved_nodes": 0, "band_metis_fallbacks": 0}
     moved_total = 0
     for level in range(levels):
         first, n_nodes = (1 << level) - 1, 1 << level
@@ -337,10 +341,14 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
             cover_sizes.append(int(sep.shape[0]))
             moved = sep[:0]
             width = band_width if depth < band_levels else 0
-            if (refine_passes > 0 or width > 0) and sep.shape[0] > 0:
-                sep, moved, ist = _improve(graph, st, side, sep, first, n_nodes, state, width, refine_passes, seed,
-                                           pool)
-                counts["band_improved_nodes"] += ist["band_improved_nodes"]
+            # A flow separator is the smallest in its band: FM moves inside the band cannot
+            # shrink it (measured: same fill without them, results/patch/README.md).
+            passes = 0 if (width > 0 and band_method == "flow") else refine_passes
+            if (passes > 0 or width > 0) and sep.shape[0] > 0:
+                sep, moved, ist = _improve(graph, st, side, sep, first, n_nodes, state, width, passes, seed,
+                                           pool, band_method)
+                for key in ist:
+                    counts[key] += ist[key]
         st.take_separator(sep)
         none = np.zeros(0, dtype=np.int32)
         new_edges = (none, none, none, 0)

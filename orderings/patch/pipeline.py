@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from ...core.case import Ordering
 from . import local as local_orderings
 from .assembly import LAYOUTS, group_by_node, nd_tree, node_rank
-from .band import patch_radius
+from .band import BAND_METHODS, patch_radius
 from .decompose import tree_levels
 from .pool import thread_pool, threading_layer
 from .patcher import bfs_patches, lloyd_patches, metis_patches, spatial_patches
@@ -87,7 +87,7 @@ SEPARATORS = ("quotient", "direct", "auto")
 
 def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch_size: int = 64,
                 nd_levels: int = 9, leaf_size: int = 1024, patcher: str = "bfs", separator: str = "auto", bisection: str = "rb",
-                trials: int = 1, band: float = 1.0, band_levels: int = 4, refine: int = 1,
+                trials: int = 1, band: float = 1.0, band_levels: int = 4, band_method: str = "flow", refine: int = 1,
                 local: str = "camd-subtrees", local_split: int = 5, amd_threshold: int = 1024,
                 layout: str = "postorder", seed: int = 0, threads: int = 1, subtree_tasks: bool = False) -> Ordering:
     """Patch-based nested dissection of a symmetric, diagonal-free CSR graph (see the package docstring).
@@ -98,7 +98,8 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
     separator on each node's real subgraph) | auto (direct up to AUTO_DIRECT_MAX_N vertices);
     ``bisection``: rb | kway (see BISECTIONS); ``trials``: METIS bisections per node at the root
     (halved per level; the smallest vertex cover wins); ``band``/``band_levels``: band refinement
-    half-width in patch radii, on that many top levels; ``refine``: FM passes per level;
+    half-width in patch radii, on that many top levels; ``band_method``: flow (the band's smallest
+    separator, by maximum flow) | metis (METIS's separator of the band); ``refine``: FM passes per level;
     ``local``: camd-subtrees | amd | camd | amd-threshold | metis | identity; ``local_split``: for
     camd-subtrees, the level whose subtrees are ordered one by one (the separators above it alone);
     ``layout``: postorder | bfs (reverse breadth-first, cuDSS's); ``seed``: METIS's seed;
@@ -113,7 +114,8 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
     """
     for name, value, allowed in (("patcher", patcher, PATCHERS), ("separator", separator, SEPARATORS),
                                  ("bisection", bisection, tuple(BISECTIONS)),
-                                 ("local", local, local_orderings.LOCAL_METHODS), ("layout", layout, LAYOUTS)):
+                                 ("local", local, local_orderings.LOCAL_METHODS), ("layout", layout, LAYOUTS),
+                                 ("band_method", band_method, BAND_METHODS)):
         if value not in allowed:
             raise ValueError(f"patch: {name}={value!r} is not one of {', '.join(allowed)}")
     if patch_size < 1 or nd_levels < 0 or leaf_size < 1 or trials < 1 or band < 0 or refine < 0 or local_split < 0 or threads < 1:
@@ -159,6 +161,7 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
                 graph, patch_of, Q, levels, pool, metis_options=how["metis"],
                 direct_levels=levels if direct else 0, unit_edge_weights=how["unit_edge_weights"],
                 recursive=how["recursive"], trials=trials, band_width=band_hops, band_levels=band_levels,
+                band_method=band_method,
                 refine_passes=refine, seed=seed, subtree_tasks=subtree_tasks)
             stats.update(tree_stats)
             stats["quotient_edges"] = int(Q.q_a.shape[0])  # at the start
