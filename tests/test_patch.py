@@ -638,6 +638,7 @@ def test_tree_depth_adapts_to_the_size_and_density_of_the_graph():
     assert tree_levels(40, 9, 3000, 1024) == 1
     assert tree_levels(4000, 9, 250_000, 1024) == 7  # leaves of ~2k vertices
     assert tree_levels(16000, 9, 1_000_000, 1024) == 9  # capped by nd_levels
+    assert tree_levels(16000, 8, 1_000_000, 1024) == 8  # the default cap
     assert tree_levels(400, 0, 25_000, 1024) == 0
     small, big = grid_graph(40), grid_graph(200)
     assert Patch().compute(small).stats["levels"] < Patch().compute(big).stats["levels"]

@@ -33,7 +33,7 @@ patches and edges) stay serial, as do the METIS calls of the top levels (one nod
 vertices: 4 levels at 1M) level by level and decomposes every subtree below them as one task of
 its own on the pool, bookkeeping included (:mod:`.subtrees`; same permutation for any N, fill
 within 0.002 %). Measured on the H200 host at 16 threads, same process, two alternating rounds of
-medians of 5 (results/patch/README.md): 1M grid 0.652/0.626 s against 0.600/0.608 s level by
+medians of 5 (results/patch/ab-h200-subtree-tasks.txt): 1M grid 0.652/0.626 s against 0.600/0.608 s level by
 level, 2.25M grid 1.318/1.265 s against 1.058/1.026 s — slower, because each task's level loop is
 Python holding the GIL; on 2 cores at 2 threads it was 5-16 % faster. Hence off.
 
@@ -45,10 +45,15 @@ Adaptive rule (no fixed cost on small inputs), from n and the mean degree d = nn
 
 * tree depth L = min(nd_levels, floor(log2 #patches), floor(log2(n / leaf))) with
   leaf = leaf_size * clamp(6 / d, 1/4, 1): leaves of about 1024 vertices on a triangle mesh
-  (d = 6), about 470 on a tetrahedral grid (d = 13), so 1M vertices get 9 levels, 250k get 7,
-  50k get 5, 3k get 1, and a graph of fewer than 2 * leaf vertices none (then the ordering is one
-  CAMD call with one set, i.e. minimum degree: the cost of AMD). Fewer levels cost fewer METIS
-  calls and FM passes, and CAMD on mid-sized leaves matches what deeper dissection would give;
+  (d = 6), about 470 on a tetrahedral grid (d = 13), so 250k vertices get 7 levels, 50k get 5,
+  3k get 1, and a graph of fewer than 2 * leaf vertices none (then the ordering is one CAMD call
+  with one set, i.e. minimum degree: the cost of AMD). Fewer levels cost fewer METIS calls and FM
+  passes, and CAMD on mid-sized leaves matches what deeper dissection would give. The cap
+  nd_levels = 8 (``quality``: 9) stops the depth at 8 from about 500k vertices on (leaves of 4k
+  at 1M): each level costs about 20 ms at 16 threads whatever its size (1M grid, H200 host, one
+  call: 0.214-0.252 s with 8 levels or fewer against 0.259-0.278 s with 9), for +1.2 % nnz(L) and
+  +1.3 % flops at 1M (2-core machine); a larger leaf_size on every input cost more fill on small
+  dense matrices (bcsstk09 1.03 -> 1.24x METIS at leaf_size 2048), so the cap is on depth alone;
 * the local step (``camd-subtrees``) orders the subtrees below level
   s = min(local_split, L, floor(log2(n / 16384))) one CAMD call each (32 subtrees at 1M, 8 at
   250k, 1 call — the whole graph — below 32k vertices, where more calls only add fixed cost);
@@ -86,25 +91,18 @@ from .local import LOCAL_METHODS
 from .band import BAND_METHODS
 from .pipeline import BISECTIONS, PATCHERS, SEPARATORS, patch_order
 
-#: Settings behind each preset; ``default`` is the class defaults below. Measured with
-#: configs/patch-2core.toml (results/patch/patch-2core.md: 2-core machine, --threads 2, medians of
-#: 5, every ordering in one run at 614fa7b; 1M-vertex grid / 1M tetrahedral grid / 655k icosphere;
-#: nnz(L) and flops against METIS as geometric means over the 37 inputs of that suite, [worst input]):
+#: Settings behind each preset; ``default`` is the class defaults below.
 #:
-#: * ``fast``: 512-vertex patches, no fine-level refinement, AMD inside each block:
-#:   0.62 / 1.95 / 0.51 s, nnz(L) 1.13x [1.54x], flops 1.38x [3.36x].
-#: * ``default``: 64-vertex patches, METIS on a band around the separators of the top 4 levels,
-#:   one FM pass on every level, CAMD per subtree: 0.84 / 2.57 / 0.80 s (0.10 / 0.18 / 0.14x METIS),
-#:   nnz(L) 0.98x [1.11x], flops 0.97x [1.35x].
-#: * ``quality``: default with band refinement on every level: 1.35 / 3.73 / 1.33 s, nnz(L) 0.97x
-#:   [1.10x], flops 0.96x [1.32x].
-#: On the 16-core H200 host (results/patch/patch-h200-16threads.md, 16 threads, 1M grid) ``fast``
-#: is the slowest of the three (0.67 s against 0.42 s default and 0.72 s quality): its AMD calls
-#: run one after the other, while the default's CAMD calls run in parallel.
+#: * ``fast``: 512-vertex patches, no fine-level refinement, AMD inside each block.
+#: * ``default``: 64-vertex patches, the smallest separator of a band around the separators of the
+#:   top 4 levels, one FM pass on the levels below, at most 8 levels, CAMD per subtree.
+#: * ``quality``: default with band refinement on every level and up to 9 levels.
+#:
+#: Each preset's time and fill, measured in one run with every peer: results/patch/README.md.
 PRESETS: dict[str, dict] = {
     "default": {},
     "fast": {"patch_size": 512, "band": 0.0, "refine": 0, "local": "amd"},
-    "quality": {"band_levels": 99},
+    "quality": {"band_levels": 99, "nd_levels": 9},
 }
 
 
@@ -123,7 +121,7 @@ class Patch(OrderingBase):
     params = {
         "preset": "default",
         "patch_size": 64,  # vertices per patch (at most, for bfs)
-        "nd_levels": 9,  # tree depth L = min(nd_levels, floor(log2 #patches), floor(log2(n / leaf_size)))
+        "nd_levels": 8,  # tree depth L = min(nd_levels, floor(log2 #patches), floor(log2(n / leaf_size)))
         "leaf_size": 1024,  # smallest average leaf: fewer levels on small inputs
         "patcher": "bfs",
         "separator": "auto",  # direct METIS separators up to AUTO_DIRECT_MAX_N vertices, quotient above

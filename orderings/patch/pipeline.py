@@ -86,7 +86,7 @@ SEPARATORS = ("quotient", "direct", "auto")
 
 
 def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch_size: int = 64,
-                nd_levels: int = 9, leaf_size: int = 1024, patcher: str = "bfs", separator: str = "auto", bisection: str = "rb",
+                nd_levels: int = 8, leaf_size: int = 1024, patcher: str = "bfs", separator: str = "auto", bisection: str = "rb",
                 trials: int = 1, band: float = 1.0, band_levels: int = 4, band_method: str = "flow", refine: int = 1,
                 local: str = "camd-subtrees", local_split: int = 5, amd_threshold: int = 1024,
                 layout: str = "postorder", seed: int = 0, threads: int = 1, subtree_tasks: bool = False) -> Ordering:
