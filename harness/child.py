@@ -104,7 +104,7 @@ def _warm_up(ordering, case: MatrixCase, step, threads: int = 1) -> float:
             coords = np.zeros((k * k, case.coords.shape[1]))
             coords[:, : min(2, coords.shape[1])] = xy[:, : min(2, coords.shape[1])]
         try:
-            perm = validate_perm(ordering.compute(graph, coords=coords, seed=0, threads=threads).perm, k * k)
+            perm = validate_perm(ordering.warm_up(graph, coords=coords, threads=threads).perm, k * k)
         except Exception:
             perm = np.arange(k * k)
     try:

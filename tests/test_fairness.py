@@ -232,8 +232,8 @@ def test_orderings_list_says_which_orderings_are_not_deterministic():
 
 def test_the_warm_up_orders_a_grid_of_the_orderings_own_size_with_the_cells_threads():
     """First-call costs stay out of t_order_s only if the untimed warm-up takes the code paths the
-    real input takes: each ordering names its warm-up grid, and the patch ordering's is large
-    enough for its quotient route on the thread pool."""
+    real input takes: each ordering names its warm-up grid and the harness hands it to the
+    ordering's warm_up with the cell's threads."""
     import types
 
     import numpy as np
@@ -242,14 +242,15 @@ def test_the_warm_up_orders_a_grid_of_the_orderings_own_size_with_the_cells_thre
     from permbench import orderings
     from permbench.core.case import MatrixCase, Ordering
     from permbench.harness.child import _warm_up
-    from permbench.orderings.patch.pipeline import AUTO_DIRECT_MAX_N, POOL_MIN_LEVELS
-    from permbench.orderings.patch.decompose import tree_levels
 
     seen = []
 
-    class Recorder:
+    class Recorder(orderings.OrderingBase):
         native, warmup_grid = False, 20
         spec = types.SimpleNamespace(canonical=lambda: "recorder")
+
+        def __init__(self):
+            pass
 
         def compute(self, graph, *, coords=None, seed=0, threads=1):
             seen.append((graph.shape[0], threads))
@@ -258,8 +259,37 @@ def test_the_warm_up_orders_a_grid_of_the_orderings_own_size_with_the_cells_thre
     case = MatrixCase(name="x", A=sp.identity(3, format="csr"), meta={})
     _warm_up(Recorder(), case, lambda *_: None, threads=3)
     assert seen == [(400, 3)]
-    patch = orderings.registry.get("patch")
-    n = patch.warmup_grid ** 2
-    assert orderings.OrderingBase.warmup_grid == 48 and n > AUTO_DIRECT_MAX_N
-    assert tree_levels(n // patch.params["patch_size"], patch.params["nd_levels"], n,
-                       patch.params["leaf_size"]) >= POOL_MIN_LEVELS
+    assert orderings.OrderingBase.warmup_grid == 48
+
+
+def test_the_patch_warm_up_takes_the_routes_and_parallel_passes_of_large_and_small_inputs(monkeypatch):
+    """The patch ordering's warm-up must reach what a large input runs (the quotient route on the
+    pool, the band levels and an FM level below them, every compiled pass in pieces on numba's
+    threads) and what a small input runs (the direct route), or those first calls land in a timed
+    repeat."""
+    import scipy.sparse as sp
+
+    import permbench.orderings.patch as patch_module
+    from permbench.core.case import MatrixCase
+    from permbench.harness.child import _warm_up
+    from permbench.orderings.patch import pool
+    from permbench.orderings.patch.pipeline import AUTO_DIRECT_MAX_N
+
+    real, seen = patch_module.patch_order, []
+
+    def recording(graph, *args, threads=1, **kwargs):
+        out = real(graph, *args, threads=threads, **kwargs)
+        pieces = pool.Pool(executor=object(), threads=threads).pieces(1)  # a pass of one item
+        seen.append((graph.shape[0], out.stats["levels"], out.stats["threads_used"], pieces))
+        return out
+
+    monkeypatch.setattr(patch_module, "patch_order", recording)
+    threshold = pool.PASS_MIN_SIZE
+    patch = patch_module.Patch()
+    _warm_up(patch, MatrixCase(name="x", A=sp.identity(3, format="csr"), meta={}), lambda *_: None, threads=2)
+    (n_large, levels, threads_used, pieces), (n_small, _, _, pieces_small) = seen
+    assert n_large == patch.warmup_grid ** 2 > AUTO_DIRECT_MAX_N
+    assert levels > patch.params["band_levels"]  # an FM level below the band levels
+    assert threads_used == 2 and pieces == pool.PASS_CHUNKS
+    assert n_small <= AUTO_DIRECT_MAX_N and pieces_small == 1
+    assert pool.PASS_MIN_SIZE == threshold

@@ -89,7 +89,8 @@ from .. import OrderingBase, register
 from .assembly import LAYOUTS
 from .local import LOCAL_METHODS
 from .band import BAND_METHODS
-from .pipeline import BISECTIONS, PATCHERS, SEPARATORS, patch_order
+from .pipeline import AUTO_DIRECT_MAX_N, BISECTIONS, PATCHERS, SEPARATORS, patch_order
+from .pool import every_pass_in_pieces
 
 #: Settings behind each preset; ``default`` is the class defaults below.
 #:
@@ -113,11 +114,11 @@ class Patch(OrderingBase):
     description = "patch-based nested dissection: METIS on a quotient graph of patches, CAMD per subtree, parallel"
     requires = ("pymetis", "numba")
     provides_nd_tree = True
-    # 20,736 vertices: above AUTO_DIRECT_MAX_N and with enough levels for the thread pool, so the
-    # warm-up runs the quotient route's kernels (bisection, band, FM, the parallel passes) that a
-    # large input runs; at 48 x 48 they compiled or loaded inside the first timed repeat (0.1-0.2 s
-    # at 1M on the H200 host; 20 s on a machine with no numba cache yet).
-    warmup_grid = 144
+    # 36,864 vertices: the quotient route with 5 levels (the band levels and one FM level below
+    # them) on the thread pool, so the warm-up runs the kernels a large input runs; at 48 x 48 they
+    # compiled or loaded inside the first timed repeat (0.1-0.2 s at 1M on the H200 host; 20 s on
+    # a machine with no numba cache yet). See warm_up for the rest.
+    warmup_grid = 192
     params = {
         "preset": "default",
         "patch_size": 64,  # vertices per patch (at most, for bfs)
@@ -207,6 +208,17 @@ class Patch(OrderingBase):
             "amd": suitesparse_library_version("amd"),
             "camd": suitesparse_library_version("camd"),
         }
+
+    def warm_up(self, graph, *, coords=None, threads=1) -> Ordering:
+        # Passes below PASS_MIN_SIZE run serially, so on the warm-up grid numba's parallel kernels
+        # would first load or compile inside a timed repeat (orderings/patch/pool.py): here every
+        # pass runs in pieces. Then a corner of the grid small enough for the direct route
+        # (METIS's separators on the real graph, the route of inputs up to AUTO_DIRECT_MAX_N).
+        with every_pass_in_pieces():
+            ordering = super().warm_up(graph, coords=coords, threads=threads)
+        k = min(graph.shape[0], AUTO_DIRECT_MAX_N // 2)
+        super().warm_up(graph[:k, :k], coords=None if coords is None else coords[:k], threads=threads)
+        return ordering
 
     def compute(self, graph, *, coords=None, seed=0, threads=1) -> Ordering:
         s = self.settings()

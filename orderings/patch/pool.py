@@ -89,6 +89,20 @@ SERIAL = Pool()
 
 
 @contextmanager
+def every_pass_in_pieces():
+    """Inside the block, compiled passes of any size run in pieces on numba's threads (with more
+    than one thread): the harness's warm-up on a small grid then loads or compiles the parallel
+    kernels that only large inputs reach (a fresh H200 host paid 10 s for them inside the first
+    timed repeat at 1M). Not for concurrent use: it sets a module-wide threshold."""
+    global PASS_MIN_SIZE
+    before, PASS_MIN_SIZE = PASS_MIN_SIZE, 0
+    try:
+        yield
+    finally:
+        PASS_MIN_SIZE = before
+
+
+@contextmanager
 def thread_pool(threads: int):
     """A Pool of ``threads`` threads for the length of the block (SERIAL for one). Every parallel
     step hands it independent calls and reads the results in call order (or, for the tree's
