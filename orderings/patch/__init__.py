@@ -210,12 +210,14 @@ class Patch(OrderingBase):
         }
 
     def warm_up(self, graph, *, coords=None, threads=1) -> Ordering:
-        # Passes below PASS_MIN_SIZE run serially, so on the warm-up grid numba's parallel kernels
-        # would first load or compile inside a timed repeat (orderings/patch/pool.py): here every
-        # pass runs in pieces. Then a corner of the grid small enough for the direct route
-        # (METIS's separators on the real graph, the route of inputs up to AUTO_DIRECT_MAX_N).
+        # Passes below PASS_MIN_SIZE run serially (each kernel's serial entry point), larger ones
+        # in pieces (its parallel one): the grid is ordered both ways, or the other entry point
+        # would first load or compile inside a timed repeat (orderings/patch/pool.py; 12 ms each
+        # for two passes on a 30k mesh). Then a corner of the grid small enough for the direct
+        # route (METIS's separators on the real graph, the route up to AUTO_DIRECT_MAX_N vertices).
+        ordering = super().warm_up(graph, coords=coords, threads=threads)
         with every_pass_in_pieces():
-            ordering = super().warm_up(graph, coords=coords, threads=threads)
+            super().warm_up(graph, coords=coords, threads=threads)
         k = min(graph.shape[0], AUTO_DIRECT_MAX_N // 2)
         super().warm_up(graph[:k, :k], coords=None if coords is None else coords[:k], threads=threads)
         return ordering
