@@ -59,25 +59,27 @@ def _split_graph(xadj, adjncy, source, sink):
 
 
 @numba.njit(cache=True, nogil=True)
-def _levels(start, head, cap, s, t, level, queue):
-    """Breadth-first levels from s over arcs with residual capacity, up to t's level; True if t
-    is reached."""
-    level[:] = -1
-    level[s] = 0
-    queue[0] = s
+def _distances(start, head, cap, rev, root, d, queue, backwards, goal):
+    """Breadth-first distances from ``root`` over arcs with residual capacity, or with
+    ``backwards`` the distances to it (from x to head[a] when the reverse arc rev[a], which leads
+    into x, has capacity); unreached nodes get the number of nodes. With ``goal`` >= 0 the search
+    stops after the goal's level: nodes further out lie on no shortest path to it."""
+    nodes = d.shape[0]
+    d[:] = nodes
+    d[root] = 0
+    queue[0] = root
     qh, qt = 0, 1
     while qh < qt:
         x = queue[qh]
         qh += 1
-        if level[t] >= 0 and level[x] >= level[t]:
-            break  # nodes this far out lie on no shortest path to t
+        if goal >= 0 and d[x] >= d[goal]:
+            break
         for a in range(start[x], start[x + 1]):
             y = head[a]
-            if cap[a] > 0 and level[y] < 0:
-                level[y] = level[x] + 1
+            if d[y] == nodes and (cap[rev[a]] if backwards else cap[a]) > 0:
+                d[y] = d[x] + 1
                 queue[qt] = y
                 qt += 1
-    return level[t] >= 0
 
 
 @numba.njit(cache=True, nogil=True)
@@ -119,26 +121,6 @@ def _blocking_flow(start, head, cap, rev, s, t, level, current, path):
 
 
 @numba.njit(cache=True, nogil=True)
-def _sink_distances(start, head, cap, rev, t, d, queue):
-    """Exact distance to t over residual arcs (backwards breadth-first); unreachable nodes get
-    d = number of nodes."""
-    nodes = d.shape[0]
-    d[:] = nodes
-    d[t] = 0
-    queue[0] = t
-    qh, qt = 0, 1
-    while qh < qt:
-        y = queue[qh]
-        qh += 1
-        for a in range(start[y], start[y + 1]):
-            x = head[a]
-            if d[x] == nodes and cap[rev[a]] > 0:
-                d[x] = d[y] + 1
-                queue[qt] = x
-                qt += 1
-
-
-@numba.njit(cache=True, nogil=True)
 def _preflow(start, head, cap, rev, s, t):
     """Push-relabel (FIFO, global relabelling) from the flow in ``cap`` up to a maximum preflow;
     returns the flow added. Afterwards the nodes with a residual path to t are the sink side of a
@@ -150,7 +132,7 @@ def _preflow(start, head, cap, rev, s, t):
     current = start[:-1].copy()
     active = np.empty(nodes + 1, dtype=np.int64)  # circular FIFO
     queued = np.zeros(nodes, dtype=np.bool_)
-    _sink_distances(start, head, cap, rev, t, d, queue)
+    _distances(start, head, cap, rev, t, d, queue, True, -1)
     d[s] = nodes
     qh, qt = 0, 0
     # Saturate the source's arcs. Each leads to a band vertex's in-node, whose only way on has
@@ -200,7 +182,7 @@ def _preflow(start, head, cap, rev, s, t):
             # Exact distances again, so pushes head straight for t; nodes that can no longer
             # reach it drop out with their excess (the cut only needs a maximum preflow).
             relabels = 0
-            _sink_distances(start, head, cap, rev, t, d, queue)
+            _distances(start, head, cap, rev, t, d, queue, True, -1)
             d[s] = nodes
             current[:] = start[:-1]
             qh, qt = 0, 0
@@ -229,11 +211,12 @@ def min_separator(xadj, adjncy, source, sink):
     level = np.empty(nodes, dtype=np.int64)
     queue = np.empty(nodes, dtype=np.int64)
     size = 0
-    if _levels(start, head, cap, s, t, level, queue):
+    _distances(start, head, cap, rev, s, level, queue, False, t)
+    if level[t] < nodes:
         size += _blocking_flow(start, head, cap, rev, s, t, level, np.empty(nodes, dtype=np.int64),
                                np.empty(nodes, dtype=np.int64))
     size += _preflow(start, head, cap, rev, s, t)
-    _sink_distances(start, head, cap, rev, t, level, queue)  # who still reaches t: its side
+    _distances(start, head, cap, rev, t, level, queue, True, -1)  # who still reaches t: its side
     part = np.empty(n, dtype=np.int8)
     for v in range(n):
         # Cut vertices: in-node on the source's side of the cut, out-node on the sink's.
