@@ -193,12 +193,10 @@ def band_refine(graph, sep, node_start, state, sep_node, patch_of, side, outside
         if method == "flow" and hubs_linked:
             part, size = min_separator(x, adj, e - s - 2, e - s - 1)
             weights = np.bincount(part, weights=w, minlength=3)
-            total = weights.sum()
-            if size < node_start[k + 1] - node_start[k] and all(
-                    weights[j] <= max(MAX_SIDE_SHARE * total, outside[k, j]) for j in range(2)):
+            balanced = all(weights[j] <= max(MAX_SIDE_SHARE * weights.sum(), outside[k, j]) for j in range(2))
+            # Not smaller than the old one: none smaller exists in the band, nothing to ask METIS.
+            if balanced or size >= node_start[k + 1] - node_start[k]:
                 return part, False
-            if size >= node_start[k + 1] - node_start[k]:
-                return part, False  # no smaller separator exists in the band: nothing to ask METIS
         return vertex_separator(x, adj, seed, w), method == "flow"
 
     refused = 0

@@ -310,7 +310,7 @@ def decompose(graph, patch_of: np.ndarray, Q: QuotientGraph, levels: int, metis_
     many on each level below (top separators matter most), keep per node the bisection whose
     cut has the smallest minimum vertex cover, then improve it on the fine graph: the smallest
     separator (``band_method``: flow | metis, see :mod:`.band`) of a band of ``band_width`` hops
-    around it on the first ``band_levels`` levels, and ``refine_passes``
+    around it on the first ``band_levels`` levels, and ``refine_passes`` (none after a flow separator)
     FM passes. The METIS calls of a level (one per node) go through ``pool``.
 
     ``first_level``: the depth of this graph's root in a larger tree (when the graph is one of its

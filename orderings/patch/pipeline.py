@@ -99,7 +99,8 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
     ``bisection``: rb | kway (see BISECTIONS); ``trials``: METIS bisections per node at the root
     (halved per level; the smallest vertex cover wins); ``band``/``band_levels``: band refinement
     half-width in patch radii, on that many top levels; ``band_method``: flow (the band's smallest
-    separator, by maximum flow) | metis (METIS's separator of the band); ``refine``: FM passes per level;
+    separator, by maximum flow) | metis (METIS's separator of the band); ``refine``: FM passes per level
+    (not on the levels with a flow band separator, already the band's smallest);
     ``local``: camd-subtrees | amd | camd | amd-threshold | metis | identity; ``local_split``: for
     camd-subtrees, the level whose subtrees are ordered one by one (the separators above it alone);
     ``layout``: postorder | bfs (reverse breadth-first, cuDSS's); ``seed``: METIS's seed;
