@@ -17,17 +17,19 @@ file per step:
 * :mod:`.pipeline` — :func:`patch_order`, all of it timed phase by phase.
 
 Threads. ``compute(..., threads=N)`` runs the independent work on N threads (:mod:`.pool`): the
-inter-patch edges of the quotient graph (runs of vertices), the METIS bisections and the FM passes
+inter-patch edges of the quotient graph (pieces of the vertices), the METIS bisections and the FM passes
 of one tree level (runs of nodes, each run one compiled loop that holds no GIL: METIS is called
 through each library instance's function pointer), the band separators of one level (one compiled
 maximum-flow call per node, which holds no GIL), the level's per-edge passes (runs of edges, as
 numba ``parallel`` kernels over fixed pieces; see :meth:`.pool.Pool.compiled` for the threading
-layer) and the local step (one CAMD call per subtree). Every parallel step hands out calls that depend only on their own inputs and reads the
-results in a fixed order, and METIS calls running at once each use their own instance of the
-library (METIS draws from libc's ``rand()``; see :mod:`.metis_sep`), so the permutation for a given
-seed is the same for every N (the per-edge kernels cut the edges into the same 64 pieces for any
-N and write each piece's results at offsets fixed before they run). Patch growth and the rest of the per-level bookkeeping (compiled, linear in the level's
-patches and edges) stay serial, as do the METIS calls of the top levels (one node, two nodes, ...).
+layer) and the local step (one CAMD call per subtree). Every parallel step hands out calls that
+depend only on their own inputs and reads the results in a fixed order, and METIS calls running at
+once each use their own instance of the library (METIS draws from libc's ``rand()``; see
+:mod:`.metis_sep`), so the permutation for a given seed is the same for every N (the per-edge
+kernels cut the edges into the same 64 pieces for any N and write each piece's results at offsets
+fixed before they run). Patch growth and the rest of the per-level bookkeeping (compiled, linear in
+the level's patches and edges) stay serial, as do the METIS calls of the top levels (one node, two
+nodes, ...).
 
 ``subtree_tasks=true`` (off by default) builds only the top levels (down to nodes of about 64k
 vertices: 4 levels at 1M) level by level and decomposes every subtree below them as one task of

@@ -73,10 +73,10 @@ def _incident_edges(indptr, indices, verts, is_member, patch_of, sep_node):
 
 
 @numba.njit(cache=True, nogil=True)
-def _mark_live(edge_u, edge_v, a, b, is_moved, sep_node, patch_of, node_of_patch, lo, hi, keep):
+def _mark_live(edge_u, edge_v, a, b, is_moved, sep_node, patch_of, node_of_patch, lo, hi, keep, counts, c):
     """keep[i] for i in lo..hi-1 over the old edges (``edge_*``) followed by the new ones (``a``,
     ``b``): the edge can still be cut (an old one has no moved end; both ends outside any
-    separator and in one tree node: edges between different nodes never meet again). Returns
+    separator and in one tree node: edges between different nodes never meet again); counts[c] =
     how many are kept."""
     m_old = edge_u.shape[0]
     count = 0
@@ -85,7 +85,7 @@ def _mark_live(edge_u, edge_v, a, b, is_moved, sep_node, patch_of, node_of_patch
         keep[i] = ((i >= m_old or not (is_moved[x] or is_moved[y])) and sep_node[x] < 0 and sep_node[y] < 0
                    and node_of_patch[patch_of[x]] == node_of_patch[patch_of[y]])
         count += keep[i]
-    return count
+    counts[c] = count
 
 
 @numba.njit(cache=True, nogil=True)
@@ -107,8 +107,8 @@ def _mark_live_chunks(edge_u, edge_v, a, b, is_moved, sep_node, patch_of, node_o
     """:func:`_mark_live` on counts.shape[0] equal pieces of the edges; counts[c] = piece c's kept."""
     chunks, m = counts.shape[0], keep.shape[0]
     for c in numba.prange(chunks):
-        counts[c] = _mark_live(edge_u, edge_v, a, b, is_moved, sep_node, patch_of, node_of_patch, c * m // chunks,
-                               (c + 1) * m // chunks, keep)
+        _mark_live(edge_u, edge_v, a, b, is_moved, sep_node, patch_of, node_of_patch, c * m // chunks,
+                   (c + 1) * m // chunks, keep, counts, c)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -165,22 +165,18 @@ class _State:
         the level's nodes are set. Pieces of the edges mark and count, then write, in edge order,
         on numba's threads (:meth:`.pool.Pool.compiled`)."""
         a, b, q, q_offset = new_edges
+        old = (self.edge_u, self.edge_v)
         look = (self.is_moved, self.sep_node, self.patch_of, self.node_of_patch)
         keep = np.empty(self.edge_u.shape[0] + a.shape[0], dtype=np.bool_)
-        pieces = pool.pieces(keep.shape[0])
+        m, pieces = keep.shape[0], pool.pieces(keep.shape[0])
         counts = np.zeros(pieces, dtype=np.int64)
-        if pieces == 1:
-            counts[0] = _mark_live(self.edge_u, self.edge_v, a, b, *look, 0, keep.shape[0], keep)
-        else:
-            with pool.compiled():
-                _mark_live_chunks(self.edge_u, self.edge_v, a, b, *look, keep, counts)
+        pool.run_pass(pieces, lambda: _mark_live(*old, a, b, *look, 0, m, keep, counts, 0),
+                      lambda: _mark_live_chunks(*old, a, b, *look, keep, counts))
         at = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         out = [np.empty(int(at[-1]), dtype=x.dtype) for x in (self.edge_u, self.edge_v, self.edge_q)]
-        if pieces == 1:
-            _write_live(self.edge_u, self.edge_v, self.edge_q, a, b, q, q_offset, keep, 0, keep.shape[0], 0, *out)
-        else:
-            with pool.compiled():
-                _write_live_chunks(self.edge_u, self.edge_v, self.edge_q, a, b, q, q_offset, keep, at[:-1], *out)
+        new = (a, b, q, q_offset, keep)
+        pool.run_pass(pieces, lambda: _write_live(*old, self.edge_q, *new, 0, m, 0, *out),
+                      lambda: _write_live_chunks(*old, self.edge_q, *new, at[:-1], *out))
         self.edge_u, self.edge_v, self.edge_q = out
         self.is_moved[moved] = False
 

@@ -121,11 +121,8 @@ def subtree_jobs(node_of: np.ndarray, split: int, pool=SERIAL) -> tuple[np.ndarr
     roots = np.concatenate([(1 << split) - 1 + np.arange(1 << split), np.arange((1 << split) - 1)])
     job_of = np.empty(node_of.shape[0], dtype=np.int64)
     pieces = pool.pieces(node_of.shape[0])
-    if pieces == 1:
-        _job_of(node_of, split, 0, node_of.shape[0], job_of)
-    else:
-        with pool.compiled():
-            _job_of_chunks(node_of, split, job_of, pieces)
+    pool.run_pass(pieces, lambda: _job_of(node_of, split, 0, node_of.shape[0], job_of),
+                  lambda: _job_of_chunks(node_of, split, job_of, pieces))
     return job_of, roots
 
 
@@ -192,11 +189,8 @@ def local_camd_subtrees(graph, node_of, rank, levels: int, split: int, pool=SERI
     by_job, bounds = counting_order(job_of, roots.shape[0])  # ascending vertex id inside each job
     local_index = np.empty(by_job.shape[0], dtype=np.int64)
     pieces = pool.pieces(by_job.shape[0])
-    if pieces == 1:
-        _local_index(by_job, job_of, bounds, 0, by_job.shape[0], local_index)
-    else:
-        with pool.compiled():
-            _local_index_chunks(by_job, job_of, bounds, local_index, pieces)
+    pool.run_pass(pieces, lambda: _local_index(by_job, job_of, bounds, 0, by_job.shape[0], local_index),
+                  lambda: _local_index_chunks(by_job, job_of, bounds, local_index, pieces))
 
     def order_job(j):
         members = by_job[bounds[j]:bounds[j + 1]]

@@ -5,7 +5,7 @@ without taking the GIL between them. How the calls are cut never changes a resul
 depends only on its own inputs.
 
 Short data-parallel passes (a few milliseconds over the inter-patch edges) go to numba's own
-threads instead (``parallel=True`` kernels inside ``pool.compiled()``): on the 16-core GPU host a
+threads instead (``parallel=True`` kernels, through ``pool.run_pass``): on the 16-core GPU host a
 round of pool tasks cost about a millisecond of GIL hand-offs, as much as the pass itself. Those
 kernels cut their work into ``pool.pieces(size)`` fixed pieces, so their result does not depend on
 the thread count either."""
@@ -69,6 +69,16 @@ class Pool:
         """Pieces of a parallel compiled pass over ``size`` items: 1 (the caller runs the serial
         kernel in its own thread: no launch, no lock) without threads or below PASS_MIN_SIZE."""
         return 1 if self.threads == 1 or size < PASS_MIN_SIZE else PASS_CHUNKS
+
+    def run_pass(self, pieces: int, serial, in_pieces) -> None:
+        """One compiled pass cut into ``pieces`` (from :meth:`pieces`): ``serial()`` in the
+        caller's thread when that is one piece (no launch, no lock), else ``in_pieces()`` on
+        numba's threads."""
+        if pieces == 1:
+            serial()
+        else:
+            with self.compiled():
+                in_pieces()
 
     @contextmanager
     def compiled(self):

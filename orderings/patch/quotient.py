@@ -17,8 +17,8 @@ from .pool import SERIAL
 
 
 @numba.njit(cache=True, nogil=True)
-def _count_inter_patch(indptr, indices, patch_of, lo, hi):
-    """Fine edges u > v between two patches whose smaller end v is in lo..hi-1."""
+def _count_inter_patch(indptr, indices, patch_of, lo, hi, counts, c):
+    """counts[c] = the fine edges u > v between two patches whose smaller end v is in lo..hi-1."""
     count = 0
     for v in range(lo, hi):
         pv = patch_of[v]
@@ -26,7 +26,7 @@ def _count_inter_patch(indptr, indices, patch_of, lo, hi):
             u = indices[p]
             if u > v and patch_of[u] != pv:
                 count += 1
-    return count
+    counts[c] = count
 
 
 @numba.njit(cache=True, nogil=True)
@@ -47,7 +47,7 @@ def _count_inter_patch_chunks(indptr, indices, patch_of, counts):
     """:func:`_count_inter_patch` on counts.shape[0] equal pieces of the vertices."""
     chunks, n = counts.shape[0], indptr.shape[0] - 1
     for c in numba.prange(chunks):
-        counts[c] = _count_inter_patch(indptr, indices, patch_of, c * n // chunks, (c + 1) * n // chunks)
+        _count_inter_patch(indptr, indices, patch_of, c * n // chunks, (c + 1) * n // chunks, counts, c)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -64,19 +64,13 @@ def _inter_patch_edges(indptr, indices, patch_of, pool=SERIAL):
     n = indptr.shape[0] - 1
     pieces = pool.pieces(n)
     counts = np.zeros(pieces, dtype=np.int64)
-    if pieces == 1:
-        counts[0] = _count_inter_patch(indptr, indices, patch_of, 0, n)
-    else:
-        with pool.compiled():
-            _count_inter_patch_chunks(indptr, indices, patch_of, counts)
+    pool.run_pass(pieces, lambda: _count_inter_patch(indptr, indices, patch_of, 0, n, counts, 0),
+                  lambda: _count_inter_patch_chunks(indptr, indices, patch_of, counts))
     at = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     eu = np.empty(int(at[-1]), dtype=np.int32)
     ev = np.empty(int(at[-1]), dtype=np.int32)
-    if pieces == 1:
-        _fill_inter_patch(indptr, indices, patch_of, 0, n, eu, ev, 0)
-    else:
-        with pool.compiled():
-            _fill_inter_patch_chunks(indptr, indices, patch_of, at[:-1], eu, ev)
+    pool.run_pass(pieces, lambda: _fill_inter_patch(indptr, indices, patch_of, 0, n, eu, ev, 0),
+                  lambda: _fill_inter_patch_chunks(indptr, indices, patch_of, at[:-1], eu, ev))
     return eu, ev
 
 

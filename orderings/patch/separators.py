@@ -199,20 +199,14 @@ def cut_by_node(edge_u, edge_v, patch_of, side, node_of_patch, first_node: int, 
     look = (edge_u, edge_v, patch_of, side, node_of_patch, first_node)
     pieces = pool.pieces(edge_u.shape[0])
     counts = np.zeros((pieces, n_nodes), dtype=np.int64)
-    if pieces == 1:
-        _count_cut(*look, 0, edge_u.shape[0], counts[0])
-    else:
-        with pool.compiled():
-            _count_cut_chunks(*look, counts)
+    pool.run_pass(pieces, lambda: _count_cut(*look, 0, edge_u.shape[0], counts[0]),
+                  lambda: _count_cut_chunks(*look, counts))
     bounds = np.concatenate([[0], np.cumsum(counts.sum(axis=0))]).astype(np.int64)
     at = bounds[:-1] + np.cumsum(counts, axis=0) - counts  # piece c's first slot in each node
     left = np.empty(bounds[-1], dtype=np.int64)
     right = np.empty(bounds[-1], dtype=np.int64)
-    if pieces == 1:
-        _write_cut(*look, 0, edge_u.shape[0], at[0], left, right)
-    else:
-        with pool.compiled():
-            _write_cut_chunks(*look, at, left, right)
+    pool.run_pass(pieces, lambda: _write_cut(*look, 0, edge_u.shape[0], at[0], left, right),
+                  lambda: _write_cut_chunks(*look, at, left, right))
     return left, right, bounds
 
 
