@@ -566,6 +566,38 @@ def test_pool_ranges_cover_every_call_once():
         assert all(a < b for a, b in runs) and all(b == c for (_, b), (c, _) in zip(runs, runs[1:]))
 
 
+def test_pool_map_runs_every_item_once_in_order_on_the_caller_and_the_workers():
+    """pool(fn, items) is [fn(x) for x in items] whoever runs each call: every item once, results
+    in item order, a single item in the calling thread (no hand-off), a worker's error re-raised,
+    and a call made from inside a call (all workers busy) finishes instead of waiting forever."""
+    import threading
+    from collections import Counter
+
+    from permbench.orderings.patch.pool import thread_pool
+
+    with thread_pool(3) as pool:
+        calls, lock = Counter(), threading.Lock()
+
+        def square(x):
+            with lock:
+                calls[x] += 1
+            return x * x
+
+        assert pool(square, range(200)) == [x * x for x in range(200)]
+        assert calls == Counter(range(200))
+        assert pool(lambda _: threading.get_ident(), [0]) == [threading.get_ident()]
+        assert pool(square, []) == []
+        with pytest.raises(ZeroDivisionError):
+            pool(lambda x: 1 // (x - 37), range(100))
+        nested = []
+        caller = threading.Thread(target=lambda: nested.append(
+            pool(lambda x: sum(pool(lambda y: y, range(x))), range(40))), daemon=True)
+        caller.start()
+        caller.join(timeout=60)
+        assert not caller.is_alive(), "a call inside a pool call never finished"
+        assert nested == [[x * (x - 1) // 2 for x in range(40)]]
+
+
 @pytest.mark.parametrize("split", [0, 1, 3, 20])
 def test_camd_subtrees_keeps_the_tree_and_the_fill_of_one_camd_call(split, small_subtrees):
     graph = grid_graph(100)

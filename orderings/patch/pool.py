@@ -1,6 +1,6 @@
 """The thread budget of one patch ordering: ``pool(fn, items)`` maps like the built-in ``map``
-(results in item order) on a thread pool, and ``pool.ranges(n)`` cuts n independent calls into
-contiguous runs, one pool task each, so that a compiled kernel can make many calls per task
+(results in item order) on the calling thread and threads - 1 pool threads, and ``pool.ranges(n)``
+cuts n independent calls into contiguous runs, one pool task each, so that a compiled kernel can make many calls per task
 without taking the GIL between them. How the calls are cut never changes a result: every call
 depends only on its own inputs.
 
@@ -12,6 +12,7 @@ the thread count either."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -55,8 +56,35 @@ class Pool:
         self.executor = executor
         self.threads = threads if executor is not None else 1
 
-    def __call__(self, fn, items):
-        return map(fn, items) if self.executor is None else self.executor.map(fn, items)
+    def __call__(self, fn, items) -> list:
+        """[fn(x) for x in items], the calls shared by this thread and the pool's threads.
+
+        The calling thread takes items too (the executor has threads - 1 workers): handing every
+        call to a worker while the caller waited cost about a millisecond per tree level on
+        2 cores (a 48k-vertex mesh's decomposition: 38 ms against 31 ms this way, 2 threads),
+        and a single item runs here without any hand-off. Results come back in item order
+        whoever ran them."""
+        items = list(items)
+        if self.executor is None or len(items) <= 1:
+            return [fn(x) for x in items]
+        results: list = [None] * len(items)
+        claim = itertools.count()  # next() on it is atomic under the GIL: each item runs once
+
+        def work():
+            for i in iter(claim.__next__, None):
+                if i >= len(items):
+                    return
+                results[i] = fn(items[i])
+
+        helpers = [self.executor.submit(work) for _ in range(min(self.threads, len(items)) - 1)]
+        try:
+            work()
+        finally:
+            for helper in helpers:
+                # One that has not started would find nothing left: drop it rather than wait.
+                if not helper.cancel():
+                    helper.result()  # re-raises a helper's error
+        return results
 
     def ranges(self, n: int) -> list[tuple[int, int]]:
         """[(start, stop), ...] covering 0..n: one run without threads, else up to
@@ -121,5 +149,6 @@ def thread_pool(threads: int):
     if threads <= 1:
         yield SERIAL
         return
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="patch") as executor:
+    # The caller is the budget's last thread (see Pool.__call__).
+    with ThreadPoolExecutor(max_workers=threads - 1, thread_name_prefix="patch") as executor:
         yield Pool(executor, threads)
