@@ -674,6 +674,10 @@ def test_tree_depth_adapts_to_the_size_and_density_of_the_graph():
     assert tree_levels(400, 0, 25_000, 1024) == 0
     small, big = grid_graph(40), grid_graph(200)
     assert Patch().compute(small).stats["levels"] < Patch().compute(big).stats["levels"]
+    # Leaves of leaf_size on the quotient route, half that on the direct route (n <= 4096).
+    assert Patch().compute(big).stats["leaf_size_target"] == Patch.params["leaf_size"]
+    assert Patch().compute(small).stats["leaf_size_target"] == Patch.params["leaf_size"] // 2
+    assert Patch(separator="quotient").compute(small).stats["leaf_size_target"] == Patch.params["leaf_size"]
     tet = symmetric_graph(load("tetgrid[n=27000]").A)
     # A tetrahedral grid (~13 neighbours) gets a smaller leaf target than a triangle mesh.
     assert Patch().compute(tet).stats["leaf_size_target"] < Patch().compute(big).stats["leaf_size_target"]

@@ -46,16 +46,19 @@ Python holding the GIL; on 2 cores at 2 threads it was 5-16 % faster. Hence off.
 Adaptive rule (no fixed cost on small inputs), from n and the mean degree d = nnz(graph) / n:
 
 * tree depth L = min(nd_levels, floor(log2 #patches), floor(log2(n / leaf))) with
-  leaf = leaf_size * clamp(6 / d, 1/4, 1): leaves of about 1024 vertices on a triangle mesh
-  (d = 6), about 470 on a tetrahedral grid (d = 13), so 250k vertices get 7 levels, 50k get 5,
-  3k get 1, and a graph of fewer than 2 * leaf vertices none (then the ordering is one CAMD call
-  with one set, i.e. minimum degree: the cost of AMD). Fewer levels cost fewer METIS calls and FM
-  passes, and CAMD on mid-sized leaves matches what deeper dissection would give. The cap
+  leaf = leaf_size * clamp(6 / d, 1/4, 1), leaf_size halved on the direct route (inputs up to
+  4096 vertices, below): leaves of about 2048 vertices on a triangle mesh (d = 6), about 945 on a
+  tetrahedral grid (d = 13), so 250k vertices get 6 levels, 50k get 4, 3k get 1 (leaves of
+  1024), and a graph of fewer than 2 * leaf vertices none (then the ordering is one CAMD call with
+  one set, i.e. minimum degree: the cost of AMD). Fewer levels cost fewer METIS calls and FM
+  passes, and CAMD on mid-sized leaves nearly matches what deeper dissection would give (leaves of
+  2048 against 1024 on the quotient route: 10-18 % less time on 30k-250k inputs on 2 cores, nnz(L)
+  1.057 -> 1.059x METIS, see :data:`.pipeline.DIRECT_LEAF_DIVISOR`). The small dense matrices of
+  the direct route keep leaves of 1024 (bcsstk09: 1.03x METIS, 1.24x with 2048). The cap
   nd_levels = 8 (``quality``: 9) stops the depth at 8 from about 500k vertices on (leaves of 4k
   at 1M): each level costs about 20 ms at 16 threads whatever its size (1M grid, H200 host, one
   call: 0.214-0.252 s with 8 levels or fewer against 0.259-0.278 s with 9), for +1.2 % nnz(L) and
-  +1.3 % flops at 1M (2-core machine); a larger leaf_size on every input cost more fill on small
-  dense matrices (bcsstk09 1.03 -> 1.24x METIS at leaf_size 2048), so the cap is on depth alone;
+  +1.3 % flops at 1M (2-core machine);
 * the local step (``camd-subtrees``) orders the subtrees below level
   s = min(local_split, L, floor(log2(n / 16384))) one CAMD call each (32 subtrees at 1M, 8 at
   250k, 1 call — the whole graph — below 32k vertices, where more calls only add fixed cost);
@@ -99,13 +102,13 @@ from .pool import every_pass_in_pieces
 #: * ``fast``: 512-vertex patches, no fine-level refinement, AMD inside each block.
 #: * ``default``: 64-vertex patches, the smallest separator of a band around the separators of the
 #:   top 4 levels, one FM pass on the levels below, at most 8 levels, CAMD per subtree.
-#: * ``quality``: default with band refinement on every level and up to 9 levels.
+#: * ``quality``: default with band refinement on every level, up to 9 levels and leaves of 1024.
 #:
 #: Each preset's time and fill, measured in one run with every peer: results/patch/README.md.
 PRESETS: dict[str, dict] = {
     "default": {},
     "fast": {"patch_size": 512, "band": 0.0, "refine": 0, "local": "amd"},
-    "quality": {"band_levels": 99, "nd_levels": 9},
+    "quality": {"band_levels": 99, "nd_levels": 9, "leaf_size": 1024},
 }
 
 
@@ -116,16 +119,16 @@ class Patch(OrderingBase):
     description = "patch-based nested dissection: METIS on a quotient graph of patches, CAMD per subtree, parallel"
     requires = ("pymetis", "numba")
     provides_nd_tree = True
-    # 36,864 vertices: the quotient route with 5 levels (the band levels and one FM level below
-    # them) on the thread pool, so the warm-up runs the kernels a large input runs; at 48 x 48 they
-    # compiled or loaded inside the first timed repeat (0.1-0.2 s at 1M on the H200 host; 20 s on
-    # a machine with no numba cache yet). See warm_up for the rest.
-    warmup_grid = 192
+    # 65,536 vertices: the quotient route with 5 levels (the band levels and one FM level below
+    # them; leaves of 2048) on the thread pool, so the warm-up runs the kernels a large input runs;
+    # at 48 x 48 they compiled or loaded inside the first timed repeat (0.1-0.2 s at 1M on the H200
+    # host; 20 s on a machine with no numba cache yet). See warm_up for the rest.
+    warmup_grid = 256
     params = {
         "preset": "default",
         "patch_size": 64,  # vertices per patch (at most, for bfs)
         "nd_levels": 8,  # tree depth L = min(nd_levels, floor(log2 #patches), floor(log2(n / leaf_size)))
-        "leaf_size": 1024,  # smallest average leaf: fewer levels on small inputs
+        "leaf_size": 2048,  # smallest average leaf (half on the direct route): fewer levels on small inputs
         "patcher": "bfs",
         "separator": "auto",  # direct METIS separators up to AUTO_DIRECT_MAX_N vertices, quotient above
         "bisection": "rb",

@@ -76,6 +76,14 @@ BISECTIONS = {
 #: direct call, for the same fill (results/patch/patch-2core.md).
 AUTO_DIRECT_MAX_N = 4096
 
+#: On the direct route the leaves are leaf_size / DIRECT_LEAF_DIVISOR: those inputs are small dense
+#: matrices (mean degree 10-45), where one more level of METIS separators still beats minimum
+#: degree on the leaf (bcsstk09, 1,083 vertices: 1.03x METIS's nnz(L) with leaves of 1024, 1.24x
+#: with 2048, which leaves it no separator at all). On the quotient route leaves of 2048 cost one
+#: level less than 1024 (10-18 % less time on 30k-250k inputs, 2 cores) for 1.057 -> 1.059x METIS's
+#: nnz(L) (geometric mean of 17 inputs; results/patch/ab-2core-leaf-2048/).
+DIRECT_LEAF_DIVISOR = 2
+
 #: Trees of fewer levels are built without a thread pool: their few METIS calls (about 1 ms each)
 #: gain less from a second thread than starting one costs.
 POOL_MIN_LEVELS = 3
@@ -86,7 +94,7 @@ SEPARATORS = ("quotient", "direct", "auto")
 
 
 def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch_size: int = 64,
-                nd_levels: int = 8, leaf_size: int = 1024, patcher: str = "bfs", separator: str = "auto", bisection: str = "rb",
+                nd_levels: int = 8, leaf_size: int = 2048, patcher: str = "bfs", separator: str = "auto", bisection: str = "rb",
                 trials: int = 1, band: float = 1.0, band_levels: int = 4, band_method: str = "flow", refine: int = 1,
                 local: str = "camd-subtrees", local_split: int = 5, amd_threshold: int = 1024,
                 layout: str = "postorder", seed: int = 0, threads: int = 1, subtree_tasks: bool = False) -> Ordering:
@@ -141,7 +149,9 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
     # Denser graphs (3D meshes: ~14 neighbours against a surface's 6) have larger separators
     # inside a leaf, so their leaves are kept smaller: leaf_size * 6 / mean degree, down to 1/4.
     mean_degree = graph.nnz / max(1, n)
-    effective_leaf = max(1, int(leaf_size * max(0.25, min(1.0, 6.0 / max(mean_degree, 1e-9)))))
+    direct = separator == "direct" or (separator == "auto" and n <= AUTO_DIRECT_MAX_N)
+    route_leaf = leaf_size // DIRECT_LEAF_DIVISOR if direct else leaf_size
+    effective_leaf = max(1, int(route_leaf * max(0.25, min(1.0, 6.0 / max(mean_degree, 1e-9)))))
     levels = tree_levels(n_patches, nd_levels, n, effective_leaf)
     stats["leaf_size_target"] = effective_leaf
     threads_used = threads if levels >= POOL_MIN_LEVELS else 1
@@ -157,7 +167,6 @@ def patch_order(graph: sp.csr_matrix, coords: np.ndarray | None = None, *, patch
             # Band half-width in hops: ``band`` patch radii (0 turns band refinement off).
             band_hops = int(np.ceil(band * patch_radius(graph, patch_size))) if band > 0 else 0
             stats["band_hops"] = band_hops
-            direct = separator == "direct" or (separator == "auto" and n <= AUTO_DIRECT_MAX_N)
             node_of, tree_stats = decompose_tree(
                 graph, patch_of, Q, levels, pool, metis_options=how["metis"],
                 direct_levels=levels if direct else 0, unit_edge_weights=how["unit_edge_weights"],
