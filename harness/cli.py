@@ -378,6 +378,7 @@ def run(
     backend: list[str] = typer.Option(None, "-b", "--backend", help="Back-end, e.g. cholmod\\[k=10]; repeatable."),
     config: Optional[Path] = typer.Option(None, "-c", "--config", help="A suite file (TOML) whose keys mirror these options."),
     repeat: Optional[int] = typer.Option(None, "--repeat", min=1, help="Repeats per cell (default 1)."),
+    rounds: Optional[int] = typer.Option(None, "--rounds", min=1, help="Run the repeats in this many rounds (as asv's rounds): each round runs its share of the repeats of every cell of a dataset, in a fresh child, before the next round starts, so a slow spell of the machine hits every contender alike (default 1: all repeats of a cell in one child)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Result file (parquet); default results/runs/run-<hash>.parquet."),
     mem_limit: Optional[str] = typer.Option(None, "--mem-limit", help="Memory budget of one child process: factorizations predicted above it are skipped, a child above it is killed (status oom). Default 40% of RAM."),
     flop_limit: Optional[float] = typer.Option(None, "--flop-limit", help="Skip numeric factorizations predicted above this many flops (default 4e11: about 10 s of CHOLMOD on 2 cores)."),
@@ -443,6 +444,7 @@ def run(
         orderings = list(ordering or suite.get("orderings") or suites.available_orderings())
         backends = list(backend or suite.get("backends") or ["symbolic"])
         repeat = repeat or int(suite.get("repeat", 1))
+        rounds = rounds or int(suite.get("rounds", 1))
         out = out or (Path(suite["out"]) if suite.get("out") else default_out(datasets, orderings, backends, repeat))
         mem = parse_bytes(mem_limit or suite["mem_limit"]) if (mem_limit or suite.get("mem_limit")) \
             else default_mem_limit_bytes()
@@ -450,7 +452,7 @@ def run(
                         mem_limit_bytes=mem, flop_limit=flop_limit or float(suite.get("flop_limit", 4e11)),
                         seed=seed, force=list(force or []), retry=not no_retry, timeout_s=timeout or None,
                         jobs=jobs, threads=threads, executor=executor, scheduler=scheduler,
-                        plugins=list(plugins or []))
+                        plugins=list(plugins or []), rounds=rounds)
         _warn_machine_paths(datasets)
         if dry_run:
             for line in dry_run_lines(cfg):

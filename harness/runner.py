@@ -37,7 +37,7 @@ import shutil
 import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import permbench
@@ -94,6 +94,12 @@ class RunConfig:
     plugins: list[str] = field(default_factory=list)
     #: Call each ordering once on a small grid before timing it (numba/JIT/first-call costs).
     warmup: bool = True
+    #: Run the repeats in this many rounds (at most ``repeat``), as asv's rounds: round k runs
+    #: repeats r with r % rounds == k of every cell of a dataset, one cell after the other, before
+    #: round k + 1 starts. A slow spell of a noisy machine then falls on every contender of the
+    #: dataset instead of on the one that happened to run in it. Each round is a fresh child
+    #: with its own warm-up.
+    rounds: int = 1
 
     def __post_init__(self):
         if self.force is True:
@@ -106,6 +112,8 @@ class RunConfig:
         self.out = Path(self.out)
         if self.jobs < 1:
             raise ValueError(f"jobs must be >= 1 (got {self.jobs})")
+        if self.rounds < 1:
+            raise ValueError(f"rounds must be >= 1 (got {self.rounds})")
         if self.executor not in ("local", "dask"):
             raise ValueError(f"executor must be 'local' or 'dask' (got {self.executor!r})")
 
@@ -145,6 +153,7 @@ class Unit:
     t_graph_s: float = math.nan
     t_graph_cpu_s: float = math.nan
     fields: dict = field(default_factory=dict)  # the dataset's columns (n, nnz_A, ...)
+    repeats: list[int] | None = None  # the repeats this child runs (None: all; see RunConfig.rounds)
 
     @property
     def label(self) -> str:
@@ -398,7 +407,8 @@ def supervise_unit(unit: Unit, config: RunConfig, concurrency: int = 1, on_cell=
     from .isolation import run_child
 
     limits = child_limits(config, concurrency)
-    pending = {b: list(range(config.repeat)) for b in unit.backends}
+    repeats = list(range(config.repeat)) if unit.repeats is None else list(unit.repeats)
+    pending = {b: list(repeats) for b in unit.backends}
     got: dict[str, dict[int, dict]] = {b: {} for b in unit.backends}
     finished: list[tuple[str, list[dict]]] = []
 
@@ -541,7 +551,11 @@ def execute(config: RunConfig, store: ResultStore, progress: Observer | None = N
                     on_cell(unit, unit.cell_id(b), cell_rows(unit, b, range(config.repeat), status, reason,
                                                              t_graph_s=unit.t_graph_s))
                 unit.backends = [b for b in unit.backends if b not in unit.known]
-            _schedule([u for u in todo if u.backends], executor, config, on_cell, progress.unit_started)
+            runnable = [u for u in todo if u.backends]
+            if min(config.rounds, config.repeat) > 1:
+                _schedule_rounds(runnable, executor, config, on_cell, progress.unit_started)
+            else:
+                _schedule(runnable, executor, config, on_cell, progress.unit_started)
             shutil.rmtree(cache_dir, ignore_errors=True)
     except BaseException:
         executor.cancel()
@@ -627,7 +641,8 @@ def run_provenance(config: RunConfig) -> dict:
             "repeat": config.repeat, "mem_limit_bytes": config.mem_limit_bytes, "flop_limit": config.flop_limit,
             "seed": config.seed, "executor": config.executor, "scheduler": config.scheduler, "jobs": config.jobs,
             "threads": config.threads, "timeout_s": config.timeout_s, "plugins": config.plugins,
-            "warmup": config.warmup, "isolation": "one spawned child process per (dataset, ordering) unit",
+            "warmup": config.warmup, "rounds": min(config.rounds, config.repeat),
+            "isolation": "one spawned child process per (dataset, ordering) unit and round",
             "argv": list(sys.argv)}  # the command that ran (permbench, pytest, asv, ...)
 
 
@@ -651,3 +666,52 @@ def _schedule(units: list[Unit], executor, config: RunConfig, on_cell, on_start)
             drain(config.jobs - 1)
             running.add(executor.submit(unit, config, config.jobs, on_cell, on_start))
     drain(0)
+
+
+#: Outcomes that a later round would only repeat: copied to the cell's remaining repeats as they are.
+_SETTLED = ("skipped", "unavailable", "not_spd")
+
+
+def _schedule_rounds(units: list[Unit], executor, config: RunConfig, on_cell, on_start) -> None:
+    """The units of one dataset in ``config.rounds`` rounds (see RunConfig.rounds): every round
+    runs its share of the repeats of every unit (a child each, through :func:`_schedule`), and a
+    cell is handed to ``on_cell`` once its rows of all rounds are in. A cell that did not end ok
+    in a round runs no further rounds: its remaining repeats get its status (for a failure, as
+    "not run: an earlier repeat failed (...)", the reason a single child gives them)."""
+    rounds = min(config.rounds, config.repeat)
+    owner = {u.cell_id(b): (u, b) for u in units for b in u.backends}
+    rows_of: dict[str, list[dict]] = {cid: [] for cid in owner}
+    settled: dict[str, tuple[str, str]] = {}  # cell id -> (status, reason) that ends it early
+    lock = threading.Lock()
+
+    def finish(cid: str) -> None:
+        unit, _ = owner[cid]
+        on_cell(unit, cid, sorted(rows_of.pop(cid), key=lambda row: row["repeat"]))
+
+    def collect(unit, cid, rows):
+        with lock:
+            rows_of[cid].extend(rows)
+            bad = next((row for row in rows if row.get("status") != "ok"), None)
+            if bad is not None and cid not in settled:
+                settled[cid] = (bad["status"], bad.get("reason") or "")
+            done = len(rows_of[cid]) == config.repeat
+        if done:
+            finish(cid)
+
+    for k in range(rounds):
+        repeats = [r for r in range(config.repeat) if r % rounds == k]
+        part = []
+        for unit in units:
+            todo = []
+            for b in unit.backends:
+                cid = unit.cell_id(b)
+                if cid in settled:
+                    status, reason = settled[cid]
+                    if status not in _SETTLED:
+                        reason = f"not run: an earlier repeat failed ({reason})"
+                    collect(unit, cid, cell_rows(unit, b, repeats, status, reason, t_graph_s=unit.t_graph_s))
+                else:
+                    todo.append(b)
+            if todo:
+                part.append(replace(unit, backends=todo, repeats=repeats))
+        _schedule(part, executor, config, collect, on_start)

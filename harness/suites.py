@@ -11,7 +11,7 @@ class SuiteError(ValueError):
     """A suite file that cannot be read or has keys `permbench run` does not know."""
 
 
-KEYS = {"data_dir", "datasets", "orderings", "backends", "repeat", "out", "mem_limit", "flop_limit", "timeout", "jobs", "threads",
+KEYS = {"data_dir", "datasets", "orderings", "backends", "repeat", "rounds", "out", "mem_limit", "flop_limit", "timeout", "jobs", "threads",
         "executor", "figures"}
 
 #: The default suite: built-in meshes from 10k to 1M vertices, every available ordering, the

@@ -145,3 +145,31 @@ def test_more_repeats_rerun_a_cell(plugins, tmp_path):
     run(tmp_path, plugins, repeat=1, **kw)
     cfg, frame = run(tmp_path, plugins, repeat=2, **kw)
     assert sorted(frame["repeat"]) == [0, 1]  # replaced, not appended: two rows, not three
+
+
+def test_rounds_interleave_the_repeats_of_a_dataset_in_fresh_children(plugins, tmp_path):
+    """rounds=3, repeat=3: repeat k of every cell of the dataset runs before any repeat k + 1, each
+    in a child of its own; each cell is written once, with all its rows."""
+    cfg, frame = run(tmp_path, plugins, datasets=["test-tinygrid"], orderings=["test-stamp", "test-stamp[seconds=0.01]"],
+                     backends=["symbolic"], repeat=3, rounds=3)
+    assert set(frame["status"]) == {"ok"} and len(frame) == 6
+    stats = [dict(json.loads(r.ordering_extras), repeat=r.repeat, cell=r.cell_id) for r in frame.itertuples()]
+    for k in range(2):
+        assert max(s["time_ns"] for s in stats if s["repeat"] == k) < min(s["time_ns"] for s in stats if s["repeat"] == k + 1)
+    for cell in {s["cell"] for s in stats}:
+        assert len({s["pid"] for s in stats if s["cell"] == cell}) == 3  # a fresh child per round
+        assert sorted(s["repeat"] for s in stats if s["cell"] == cell) == [0, 1, 2]
+    assert read_results(cfg.out)[1]["run"]["rounds"] == 3
+
+
+def test_rounds_stop_a_failed_cell_and_keep_the_others(plugins, tmp_path):
+    _, frame = run(tmp_path, plugins, datasets=["test-tinygrid"], orderings=["amd", "test-exploding"],
+                   backends=["symbolic"], repeat=4, rounds=2)
+    amd, bad = frame[frame["ordering"] == "amd"], frame[frame["ordering"] == "test-exploding"].sort_values("repeat")
+    assert list(amd["status"]) == ["ok"] * 4 and sorted(amd["repeat"]) == [0, 1, 2, 3]
+    assert list(bad["status"]) == ["error"] * 4 and sorted(bad["repeat"]) == [0, 1, 2, 3]
+    # Round 0 ran repeats 0 and 2 (both fail in the child); round 1 never ran the cell.
+    assert "kaboom" in bad["reason"].iloc[0]
+    assert all(r.startswith("not run: an earlier repeat failed") for r in bad["reason"].iloc[[1, 3]])
+    with pytest.raises(ValueError, match="rounds"):
+        runner.RunConfig(datasets=["x"], orderings=["amd"], rounds=0)
