@@ -60,8 +60,9 @@ Adaptive rule (no fixed cost on small inputs), from n and the mean degree d = nn
   call: 0.214-0.252 s with 8 levels or fewer against 0.259-0.278 s with 9), for +1.2 % nnz(L) and
   +1.3 % flops at 1M (2-core machine);
 * the local step (``camd-subtrees``) orders the subtrees below level
-  s = min(local_split, L, floor(log2(n / 16384))) one CAMD call each (32 subtrees at 1M, 8 at
-  250k, 1 call — the whole graph — below 32k vertices, where more calls only add fixed cost);
+  s = min(local_split, L, floor(log2(n / 8192))) one CAMD call each (32 subtrees at 1M, 16 at
+  250k, 2 at 16k-32k, 1 call — the whole graph — below 16k vertices, where more calls only add
+  fixed cost);
 * separators (``separator=auto``, the default): METIS's vertex separator on each node's real
   subgraph up to 4096 vertices (:data:`.pipeline.AUTO_DIRECT_MAX_N`), the quotient separator
   with band refinement above. The small SuiteSparse matrices are dense (mean degree 10-45, against

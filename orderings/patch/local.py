@@ -33,8 +33,10 @@ from .blocks import block_graph, block_matrix, block_slice, group_bounds, halo_s
 from .camd import camd_order, camd_order_csr
 from .pool import SERIAL
 
-#: camd-subtrees: the smallest average subtree worth a call of its own.
-SUBTREE_MIN = 16384
+#: camd-subtrees: the smallest average subtree worth a call of its own. 8192: inputs of 16k-32k
+#: vertices get two calls, which 2 threads run at once (30k mesh, 2 threads: 33.8 -> 29.5 ms,
+#: same nnz(L) over 5 seeds; 4096 and 2048 gained nothing more; results/patch/ab-2core-subtree-min/).
+SUBTREE_MIN = 8192
 
 LOCAL_METHODS = ("camd-subtrees", "amd", "amd-threshold", "camd", "metis", "identity")
 
