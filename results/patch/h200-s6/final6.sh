@@ -15,7 +15,7 @@ case "$step" in
      CUDSS=1.0 STUDY_TIME_LIMIT=${LIMIT:-420} bash scripts/gpu_bench.sh study rerun \
         -d "grid[matrix=graph,n=1000000|2250000]" -d "icosphere[matrix=graph,n=2621442]" -d "mesh:bumpy-cube[matrix=graph,upsample=3]" \
         -o patch -o amd -b symbolic --repeat 5 2>&1 | grep -E "^results:|^cells:|rror"
-     mv $OUT/cudss-h200-rerun.parquet $OUT/patch-h200-16threads-s6b.parquet; rm -f $OUT/cells.tgz ;;
+     mv $OUT/cudss-h200-rerun.parquet $OUT/patch-h200-16threads-${TAG:-s6b}.parquet; rm -f $OUT/cells.tgz ;;
   cudss1m)  # patch + its ND tree vs cuDSS's default (MT layer on/off), k = 10, 3 repeats, on the 1M grid
      rm -rf /tmp/gpurun/cudss-h200-rerun.parquet*
      CUDSS=1.0 STUDY_TIME_LIMIT=${LIMIT:-300} bash scripts/gpu_bench.sh study rerun -d "grid[matrix=graph,n=1000000]" \
