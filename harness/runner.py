@@ -114,6 +114,7 @@ class RunConfig:
             raise ValueError(f"jobs must be >= 1 (got {self.jobs})")
         if self.rounds < 1:
             raise ValueError(f"rounds must be >= 1 (got {self.rounds})")
+        self.rounds = min(self.rounds, self.repeat)  # a round runs at least one repeat
         if self.executor not in ("local", "dask"):
             raise ValueError(f"executor must be 'local' or 'dask' (got {self.executor!r})")
 
@@ -452,7 +453,7 @@ def supervise_unit(unit: Unit, config: RunConfig, concurrency: int = 1, on_cell=
                 if step.get("kind") == "backend" and step.get("repeat") == r:
                     row.update(step.get("base") or {})  # the ordering's metrics were computed
                 if step.get("repeat") is not None and r > step["repeat"]:
-                    reason = f"not run: an earlier repeat failed ({outcome.reason})"
+                    reason = _not_run(outcome.reason)
                 else:
                     reason = outcome.reason  # names the step (ordering or back-end, repeat)
                 got[b][r] = with_status(row, outcome.status, reason)
@@ -552,7 +553,7 @@ def execute(config: RunConfig, store: ResultStore, progress: Observer | None = N
                                                              t_graph_s=unit.t_graph_s))
                 unit.backends = [b for b in unit.backends if b not in unit.known]
             runnable = [u for u in todo if u.backends]
-            if min(config.rounds, config.repeat) > 1:
+            if config.rounds > 1:
                 _schedule_rounds(runnable, executor, config, on_cell, progress.unit_started)
             else:
                 _schedule(runnable, executor, config, on_cell, progress.unit_started)
@@ -641,7 +642,7 @@ def run_provenance(config: RunConfig) -> dict:
             "repeat": config.repeat, "mem_limit_bytes": config.mem_limit_bytes, "flop_limit": config.flop_limit,
             "seed": config.seed, "executor": config.executor, "scheduler": config.scheduler, "jobs": config.jobs,
             "threads": config.threads, "timeout_s": config.timeout_s, "plugins": config.plugins,
-            "warmup": config.warmup, "rounds": min(config.rounds, config.repeat),
+            "warmup": config.warmup, "rounds": config.rounds,
             "isolation": "one spawned child process per (dataset, ordering) unit and round",
             "argv": list(sys.argv)}  # the command that ran (permbench, pytest, asv, ...)
 
@@ -668,38 +669,33 @@ def _schedule(units: list[Unit], executor, config: RunConfig, on_cell, on_start)
     drain(0)
 
 
-#: Outcomes that a later round would only repeat: copied to the cell's remaining repeats as they are.
-_SETTLED = ("skipped", "unavailable", "not_spd")
+def _not_run(reason: str) -> str:
+    """The reason of a repeat left out because an earlier one of its cell failed."""
+    return f"not run: an earlier repeat failed ({reason})"
 
 
 def _schedule_rounds(units: list[Unit], executor, config: RunConfig, on_cell, on_start) -> None:
     """The units of one dataset in ``config.rounds`` rounds (see RunConfig.rounds): every round
     runs its share of the repeats of every unit (a child each, through :func:`_schedule`), and a
     cell is handed to ``on_cell`` once its rows of all rounds are in. A cell that did not end ok
-    in a round runs no further rounds: its remaining repeats get its status (for a failure, as
-    "not run: an earlier repeat failed (...)", the reason a single child gives them)."""
-    rounds = min(config.rounds, config.repeat)
-    owner = {u.cell_id(b): (u, b) for u in units for b in u.backends}
-    rows_of: dict[str, list[dict]] = {cid: [] for cid in owner}
+    in a round runs no further rounds: its remaining repeats get its status (a failure's with
+    the reason a single child gives them, :func:`_not_run`)."""
+    rows_of: dict[str, list[dict]] = {}
     settled: dict[str, tuple[str, str]] = {}  # cell id -> (status, reason) that ends it early
     lock = threading.Lock()
 
-    def finish(cid: str) -> None:
-        unit, _ = owner[cid]
-        on_cell(unit, cid, sorted(rows_of.pop(cid), key=lambda row: row["repeat"]))
-
     def collect(unit, cid, rows):
         with lock:
-            rows_of[cid].extend(rows)
+            rows_of.setdefault(cid, []).extend(rows)
             bad = next((row for row in rows if row.get("status") != "ok"), None)
             if bad is not None and cid not in settled:
                 settled[cid] = (bad["status"], bad.get("reason") or "")
-            done = len(rows_of[cid]) == config.repeat
-        if done:
-            finish(cid)
+            done = rows_of[cid] if len(rows_of[cid]) == config.repeat else None
+        if done is not None:
+            on_cell(unit, cid, sorted(done, key=lambda row: row["repeat"]))
 
-    for k in range(rounds):
-        repeats = [r for r in range(config.repeat) if r % rounds == k]
+    for k in range(config.rounds):
+        repeats = [r for r in range(config.repeat) if r % config.rounds == k]
         part = []
         for unit in units:
             todo = []
@@ -707,8 +703,7 @@ def _schedule_rounds(units: list[Unit], executor, config: RunConfig, on_cell, on
                 cid = unit.cell_id(b)
                 if cid in settled:
                     status, reason = settled[cid]
-                    if status not in _SETTLED:
-                        reason = f"not run: an earlier repeat failed ({reason})"
+                    reason = _not_run(reason) if status in FAILED_STATUSES else reason
                     collect(unit, cid, cell_rows(unit, b, repeats, status, reason, t_graph_s=unit.t_graph_s))
                 else:
                     todo.append(b)

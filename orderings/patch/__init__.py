@@ -51,10 +51,9 @@ Adaptive rule (no fixed cost on small inputs), from n and the mean degree d = nn
   tetrahedral grid (d = 13), so 250k vertices get 6 levels, 50k get 4, 3k get 1 (leaves of
   1024), and a graph of fewer than 2 * leaf vertices none (then the ordering is one CAMD call with
   one set, i.e. minimum degree: the cost of AMD). Fewer levels cost fewer METIS calls and FM
-  passes, and CAMD on mid-sized leaves nearly matches what deeper dissection would give (leaves of
-  2048 against 1024 on the quotient route: 10-18 % less time on 30k-250k inputs on 2 cores, nnz(L)
-  1.057 -> 1.059x METIS, see :data:`.pipeline.DIRECT_LEAF_DIVISOR`). The small dense matrices of
-  the direct route keep leaves of 1024 (bcsstk09: 1.03x METIS, 1.24x with 2048). The cap
+  passes, and CAMD on mid-sized leaves nearly matches what deeper dissection would give; the
+  small dense matrices of the direct route keep leaves of 1024 (the measurements for both are at
+  :data:`.pipeline.DIRECT_LEAF_DIVISOR`). The cap
   nd_levels = 8 (``quality``: 9) stops the depth at 8 from about 500k vertices on (leaves of 4k
   at 1M): each level costs about 20 ms at 16 threads whatever its size (1M grid, H200 host, one
   call: 0.214-0.252 s with 8 levels or fewer against 0.259-0.278 s with 9), for +1.2 % nnz(L) and

@@ -71,7 +71,7 @@ class Pool:
         claim = itertools.count()  # next() on it is atomic under the GIL: each item runs once
 
         def work():
-            for i in iter(claim.__next__, None):
+            for i in claim:
                 if i >= len(items):
                     return
                 results[i] = fn(items[i])
